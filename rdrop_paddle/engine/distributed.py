@@ -1,0 +1,50 @@
+"""Process-group helpers: fleet collective init, rank queries, metric all-reduce."""
+from __future__ import annotations
+
+import os
+
+import paddle
+import paddle.distributed as dist
+
+from rdrop_paddle.errors import UserInputError
+
+
+def world_size() -> int:
+    return int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init(device: str) -> None:
+    """Select the device and, under ``paddle.distributed.launch``, start fleet (collective)."""
+    if device == "gpu":
+        if not paddle.is_compiled_with_cuda():
+            raise UserInputError("Global.device is gpu but this paddle build has no CUDA; "
+                                 "install paddlepaddle-gpu or set -o Global.device=cpu")
+        paddle.set_device(f"gpu:{dist.ParallelEnv().device_id}")
+    else:
+        paddle.set_device("cpu")
+    if world_size() > 1:
+        from paddle.distributed import fleet
+
+        fleet.init(is_collective=True)
+
+
+def all_reduce_sum(values: list[float]) -> list[float]:
+    """Sum a list of floats over ranks (float64; identity on a single process)."""
+    if world_size() == 1:
+        return list(values)
+    t = paddle.to_tensor(values, dtype="float64")
+    dist.all_reduce(t)
+    return t.numpy().tolist()
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()

@@ -1,0 +1,4 @@
+"""R-Drop losses."""
+from rdrop_paddle.losses.rdrop import RDropCrossEntropy, RDropLoss
+
+__all__ = ["RDropLoss", "RDropCrossEntropy"]

@@ -1,0 +1,17 @@
+"""Running the tools as a user does: a fresh Python process per command."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None) -> subprocess.CompletedProcess:
+    """``python tools/X.py ...`` or, with ``launch=N``, under ``paddle.distributed.launch``."""
+    cmd = [sys.executable]
+    if launch:
+        cmd += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(launch)]
+        if log_dir:
+            cmd += ["--log_dir", str(log_dir)]
+    cmd += [os.path.join(ROOT, args[0])] + [str(a) for a in args[1:]]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

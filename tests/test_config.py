@@ -1,0 +1,79 @@
+"""Typed config: YAML + overrides, type and key errors."""
+import pytest
+import yaml
+
+from rdrop_paddle.config import Config, load_config, parse_override, save_config
+from rdrop_paddle.errors import UserInputError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_yaml_then_overrides_as_yaml_scalars(tmp_path):
+    path = write(tmp_path, "Global:\n  max_steps: 7\nLoss:\n  alpha: 1\n")
+    cfg = load_config(path, ["Loss.alpha=0", "Loss.mode=twice", "Model.pretrained=a/b.pdparams",
+                             "Global.max_steps=3", "Optimizer.lr=1e-3"])
+    assert cfg.Global.max_steps == 3
+    assert cfg.Loss.alpha == 0.0 and isinstance(cfg.Loss.alpha, float)
+    assert cfg.Loss.mode == "twice"
+    assert cfg.Model.pretrained == "a/b.pdparams"
+    assert cfg.Optimizer.lr == pytest.approx(1e-3)
+
+
+def test_later_override_wins():
+    cfg = load_config(None, ["Global.seed=1", "Global.seed=5"])
+    assert cfg.Global.seed == 5
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("Global.max_steps=ten", "Global.max_steps: expected int, got str"),
+    ("Global.seed=1.5", "expected int, got float"),
+    ("Global.seed=true", "expected int, got bool"),
+    ("Loss.mode=thrice", "'thrice' is not one of concat, twice"),
+    ("Global.max_steps=0", "Global.max_steps must be positive"),
+])
+def test_type_and_value_errors_name_the_key(override, needle):
+    with pytest.raises(UserInputError, match=needle.replace("(", r"\(")):
+        load_config(None, [override])
+
+
+def test_unknown_key_lists_valid_keys(tmp_path):
+    with pytest.raises(UserInputError) as e:
+        load_config(write(tmp_path, "Loss:\n  alpah: 0.3\n"))
+    assert "Loss.alpah" in str(e.value) and "alpha, mode, convention" in str(e.value)
+    with pytest.raises(UserInputError, match="unknown section 'Train'.*Global, Model"):
+        load_config(None, ["Train.epochs=3"])
+
+
+@pytest.mark.parametrize("text", ["Global.max_steps", "max_steps=3", "Global.=3", "A.b.c=1"])
+def test_malformed_override(text):
+    with pytest.raises(UserInputError, match="malformed override"):
+        parse_override(text)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(UserInputError, match="config file not found: .*nope.yaml"):
+        load_config(str(tmp_path / "nope.yaml"))
+    with pytest.raises(UserInputError, match="not valid YAML"):
+        load_config(write(tmp_path, "Global: [unclosed\n"))
+    with pytest.raises(UserInputError, match="section Global must be a mapping"):
+        load_config(write(tmp_path, "Global: 3\n"))
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["Loss.alpha=0.7", "Data.name=cifar100"])
+    out = tmp_path / "config.yaml"
+    save_config(cfg, str(out))
+    assert load_config(str(out)) == cfg
+    assert set(yaml.safe_load(out.read_text())) == {"Global", "Model", "Loss", "Optimizer", "Data"}
+
+
+def test_shipped_configs_load():
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..", "configs")
+    for name in sorted(os.listdir(root)):
+        assert isinstance(load_config(os.path.join(root, name)), Config)

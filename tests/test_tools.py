@@ -1,0 +1,99 @@
+"""The quickstart end to end (1 process and 2 under paddle.distributed.launch) and bad input."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+
+from helpers import run_tool
+
+QUICK = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=8", "-o", "Global.log_every=4",
+         "-o", "Global.eval_every=4", "-o", "Global.save_every=4"]
+
+
+def _train(out, *extra, launch=0, log_dir=None):
+    res = run_tool("tools/train.py", *QUICK, "-o", f"Global.output_dir={out}", *extra,
+                   launch=launch, log_dir=log_dir)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def test_quickstart_train_then_eval(tmp_path):
+    out = tmp_path / "run"
+    _train(out)
+    for name in ("train.log", "latest.pdparams", "latest.pdopt", "best.pdparams", "config.yaml"):
+        assert (out / name).is_file(), name
+    log = (out / "train.log").read_text()
+    assert "step 8/8" in log and "kl" in log
+    evals = [float(line.split("top1 ")[1].split()[0]) for line in log.splitlines()
+             if "eval step" in line]
+    best = max(evals)
+
+    from visualdl import LogReader
+
+    (record,) = list((out / "vdl").iterdir())
+    reader = LogReader(file_path=str(record))
+    assert [s.id for s in reader.get_data("scalar", "train/loss")] == [4, 8]
+    assert {"train/ce", "train/kl", "train/lr", "train/ips", "eval/top5"} <= set(reader.get_tags()["scalar"])
+    np.testing.assert_allclose([s.value for s in reader.get_data("scalar", "eval/top1")], evals,
+                               atol=0.006)
+    assert yaml.safe_load((out / "config.yaml").read_text())["Global"]["max_steps"] == 8
+
+    res = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={out}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("top1 ")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["count"] == 359  # 20% of the 1797 digits, each counted once
+    assert metrics["top1"] == pytest.approx(best, abs=0.01)  # the checkpoint kept is the best
+
+
+def test_two_processes_match_one_without_dropout(tmp_path):
+    """Data parallel over 2 ranks = 1 process with the same global batch (dropout off).
+
+    SGD, not Adam: the key bias of attention has an exactly-zero true gradient, and Adam
+    would turn its float rounding noise into lr-sized steps.
+    """
+    common = ["-o", "Model.dropout=0.0", "-o", "Optimizer.name=sgd", "-o", "Optimizer.lr=0.1"]
+    _train(tmp_path / "one", *common)
+    _train(tmp_path / "two", *common, launch=2, log_dir=tmp_path / "launch")
+    one = paddle.load(str(tmp_path / "one" / "latest.pdparams"))
+    two = paddle.load(str(tmp_path / "two" / "latest.pdparams"))
+    assert one.keys() == two.keys()
+    for key in one:
+        np.testing.assert_allclose(one[key].numpy(), two[key].numpy(), atol=1e-6, err_msg=key)
+    log_one = (tmp_path / "one" / "train.log").read_text()
+    log_two = (tmp_path / "two" / "train.log").read_text()
+    assert log_two.count("step 8/8") == 1, "rank 0 alone writes the log"
+    loss = lambda log: [l.split(" loss ")[1].split()[0] for l in log.splitlines() if " lr " in l]
+    np.testing.assert_allclose(np.float64(loss(log_one)), np.float64(loss(log_two)), atol=1e-4)
+
+
+def test_same_seed_same_weights(tmp_path):
+    _train(tmp_path / "a", "-o", "Global.max_steps=4")
+    _train(tmp_path / "b", "-o", "Global.max_steps=4")
+    _train(tmp_path / "c", "-o", "Global.max_steps=4", "-o", "Global.seed=7")
+    a, b, c = (paddle.load(str(tmp_path / r / "latest.pdparams")) for r in "abc")
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert not all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+
+
+@pytest.mark.parametrize("tool,args,needle", [
+    ("tools/train.py", ["-o", "Model.name=resnet50"], "unknown model 'resnet50'; valid names: vit_"),
+    ("tools/train.py", ["-o", "Loss.alpah=1"], "unknown key Loss.alpah"),
+    ("tools/train.py", ["-o", "Global.max_steps"], "malformed override"),
+    ("tools/train.py", ["-o", "Data.name=cifar100", "-o", "Data.root=/nonexistent/cifar.tar.gz",
+                        "-o", "Model.name=vit_tiny_patch16_224", "-o", "Model.image_size=32"],
+     "CIFAR-100 not found at /nonexistent/cifar.tar.gz"),
+    ("tools/eval.py", ["-o", "Model.pretrained=/nonexistent/best.pdparams"],
+     "checkpoint not found: /nonexistent/best.pdparams"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, tool, args, needle):
+    res = run_tool(tool, "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={tmp_path}", *args)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], res.stderr[-2000:]
+    assert not (tmp_path / "best.pdparams").exists()

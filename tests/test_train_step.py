@@ -1,0 +1,65 @@
+"""The R-Drop train step: concat and twice agree without dropout; the LR schedule; top-k."""
+import math
+
+import numpy as np
+import paddle
+import pytest
+
+from rdrop_paddle.engine.evaluate import topk_correct
+from rdrop_paddle.engine.optim import warmup_cosine
+from rdrop_paddle.engine.trainer import forward_loss
+from rdrop_paddle.losses import RDropCrossEntropy
+from rdrop_paddle.models import build_model
+
+
+def _batch():
+    rng = np.random.RandomState(0)
+    return (paddle.to_tensor(rng.randn(6, 1, 8, 8).astype("float32")),
+            paddle.to_tensor(rng.randint(0, 10, 6)))
+
+
+@pytest.mark.parametrize("convention", ["readme", "vit_src"])
+def test_concat_and_twice_agree_without_dropout(convention):
+    paddle.seed(0)
+    model = build_model("vit_nano_patch4_8", dropout=0.0)
+    model.train()
+    crit = RDropCrossEntropy(0.3, convention)
+    x, y = _batch()
+    outs = {}
+    for mode in ("concat", "twice"):
+        out = forward_loss(model, crit, x, y, mode)
+        out["loss"].backward()
+        outs[mode] = (out["loss"].item(), model.head.weight.grad.numpy().copy())
+        model.clear_gradients()
+    np.testing.assert_allclose(outs["concat"][0], outs["twice"][0], rtol=1e-6)
+    np.testing.assert_allclose(outs["concat"][1], outs["twice"][1], rtol=1e-5, atol=1e-7)
+    # Without dropout both passes are equal: KL is 0 and the loss is CE (x2 for vit_src).
+    base = forward_loss(model, RDropCrossEntropy(0.0), x, y, "concat")["loss"].item()
+    np.testing.assert_allclose(outs["concat"][0], base * (2 if convention == "vit_src" else 1),
+                               rtol=1e-5)
+
+
+def test_two_dropout_passes_give_positive_kl():
+    paddle.seed(0)
+    model = build_model("vit_nano_patch4_8", dropout=0.2)
+    model.train()
+    x, y = _batch()
+    for mode in ("concat", "twice"):
+        assert forward_loss(model, RDropCrossEntropy(0.3), x, y, mode)["kl"].item() > 0
+
+
+def test_warmup_cosine_by_hand():
+    assert warmup_cosine(0, 500, 10000) == 0.0
+    assert warmup_cosine(250, 500, 10000) == 0.5
+    assert warmup_cosine(500, 500, 10000) == 1.0
+    assert warmup_cosine(5250, 500, 10000) == pytest.approx(0.5)
+    assert warmup_cosine(10000, 500, 10000) == pytest.approx(0.0, abs=1e-15)
+    assert warmup_cosine(2875, 500, 10000) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_topk_counts_by_hand():
+    logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5]])
+    labels = np.array([1, 2, 0])
+    # row 0: label is top-1; row 1: tie 0.1/0.1 goes to the lower index, so label 2 is third;
+    # row 2: label 0 is third. k larger than the class count means "any class".
+    assert topk_correct(logits, labels, ks=(1, 2, 3, 5)) == [1, 1, 3, 3]
