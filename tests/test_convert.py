@@ -1,0 +1,128 @@
+"""Weight conversion from every supported format, checked by logits against HF transformers."""
+import numpy as np
+import paddle
+import pytest
+import torch
+
+from helpers import run_tool
+from rdrop_paddle.convert import convert_checkpoint, detect_format, load_checkpoint
+from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.models import build_model
+from reference import (hf_logits, hf_state, hf_vit, to_google_npz, to_hf_classic, to_rdrop,
+                       to_timm)
+
+TINY = dict(hidden=192, layers=12, heads=3, image=32, patch=16, classes=10)  # ViT-Ti/16 at 32 px
+
+
+@pytest.fixture(scope="module")
+def reference():
+    model = hf_vit(**TINY)
+    images = np.random.RandomState(0).randn(3, 3, 32, 32).astype(np.float32)
+    return model, hf_state(model), images, hf_logits(model, images)
+
+
+def _write(path, state, kind):
+    if kind == "npz":
+        np.savez(path, **state)
+    elif kind == "safetensors":
+        from safetensors.numpy import save_file
+
+        save_file(state, str(path))
+    else:
+        torch.save({k: torch.from_numpy(v) for k, v in state.items()}, str(path))
+    return str(path)
+
+
+def _paddle_logits(state, images, classes=10, image=32):
+    model = build_model("vit_tiny_patch16_224", num_classes=classes, image_size=image)
+    missing, unexpected = model.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
+    assert not missing and not unexpected
+    model.eval()
+    return model(paddle.to_tensor(images)).numpy()
+
+
+@pytest.mark.parametrize("fmt,writer,ext", [
+    ("npz", lambda s: to_google_npz(s, heads=3), "npz"),
+    ("rdrop", to_rdrop, "bin"),
+    ("timm", to_timm, "safetensors"),
+    ("timm", to_timm, "pth"),
+    ("hf", lambda s: s, "safetensors"),
+    ("hf", to_hf_classic, "bin"),
+])
+def test_each_format_reproduces_hf_logits(tmp_path, reference, fmt, writer, ext):
+    _, state, images, expected = reference
+    path = _write(tmp_path / f"ckpt.{ext}", writer(state), ext)
+    assert detect_format(load_checkpoint(path)) == fmt
+    for requested in ("auto", fmt):
+        converted, notices = convert_checkpoint(path, requested, "vit_tiny_patch16_224", 10, 32)
+        assert notices == []
+        got = _paddle_logits(converted, images)
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_cli_fine_tuning_semantics(tmp_path, reference):
+    """1000 -> 100 classes, pre_logits dropped, 2x2 -> 4x4 position grid, as the official code."""
+    from scipy import ndimage
+
+    model, state, _, _ = reference
+    big = hf_vit(**{**TINY, "classes": 1000}, seed=1)
+    src = _write(tmp_path / "ViT-Ti_16.npz", to_google_npz(hf_state(big), heads=3, pre_logits=True), "npz")
+    out = tmp_path / "out.pdparams"
+    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224",
+                   "--num-classes", 100, "--image-size", 64, "--out", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "notice: dropped the pre-logits layer" in res.stdout
+    assert "notice: head re-initialised to zeros: checkpoint has 1000 classes, the model 100" in res.stdout
+    assert "notice: position embeddings resized from a 2x2 to a 4x4 grid" in res.stdout
+    loaded = paddle.load(str(out))
+    target = build_model("vit_tiny_patch16_224", num_classes=100, image_size=64)
+    missing, unexpected = target.set_state_dict(loaded)
+    assert not missing and not unexpected
+    assert not loaded["head.weight"].numpy().any() and not loaded["head.bias"].numpy().any()
+    # The official vit_src loader: scipy.ndimage.zoom(grid, (new/old, new/old, 1), order=1).
+    pos = hf_state(big)["vit.embeddings.position_embeddings"]
+    grid = pos[0, 1:].reshape(2, 2, -1)
+    official = ndimage.zoom(grid, (4 / 2, 4 / 2, 1), order=1).reshape(1, 16, -1)
+    np.testing.assert_allclose(loaded["pos_embed"].numpy()[:, 1:], official, atol=1e-7)
+    np.testing.assert_array_equal(loaded["pos_embed"].numpy()[:, :1], pos[:, :1])
+
+
+def _cli_error(tmp_path, src, *extra):
+    out = tmp_path / "out.pdparams"
+    out.write_bytes(b"previous")
+    res = run_tool("tools/convert_weights.py", "--src", src, "--num-classes", 10, "--out", out, *extra)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert out.read_bytes() == b"previous", "a failed conversion must not touch the output"
+    (line,) = [l for l in res.stderr.splitlines() if l.startswith("error:")]
+    return line
+
+
+def test_cli_errors_name_keys_and_shapes(tmp_path, reference):
+    _, state, _, _ = reference
+    npz = to_google_npz(state, heads=3)
+    del npz["Transformer/encoderblock_3/MlpBlock_3/Dense_1/bias"]
+    line = _cli_error(tmp_path, _write(tmp_path / "a.npz", npz, "npz"),
+                      "--model", "vit_tiny_patch16_224", "--image-size", "32")
+    assert "missing blocks.3.mlp.fc2.bias [192]" in line
+    line = _cli_error(tmp_path, _write(tmp_path / "b.npz", to_google_npz(state, heads=3), "npz"),
+                      "--model", "vit_small_patch16_224", "--image-size", "32")
+    assert "shape of blocks.0.attn.qkv.weight: checkpoint [192, 576] vs model [384, 1152]" in line
+    extra = {**to_timm(state), "blocks.0.attn.rel_pos": np.zeros((3, 3), np.float32)}
+    line = _cli_error(tmp_path, _write(tmp_path / "c.safetensors", extra, "safetensors"),
+                      "--model", "vit_tiny_patch16_224", "--image-size", "32")
+    assert "unexpected keys for format timm: blocks.0.attn.rel_pos [3, 3]" in line
+    line = _cli_error(tmp_path, str(tmp_path / "nope.npz"))
+    assert "checkpoint not found" in line
+
+
+class Payload:
+    """Anything that is not a tensor: loading it would run arbitrary unpickling."""
+
+
+def test_files_needing_pickle_are_refused(tmp_path):
+    torch.save({"model": Payload()}, str(tmp_path / "evil.pth"))
+    with pytest.raises(UserInputError, match="weights_only=True refused it"):
+        load_checkpoint(str(tmp_path / "evil.pth"))
+    np.savez(tmp_path / "evil.npz", a=np.array([Payload()], dtype=object))
+    with pytest.raises(UserInputError, match="refusing an .npz that needs pickle"):
+        load_checkpoint(str(tmp_path / "evil.npz"))
