@@ -126,3 +126,34 @@ def test_files_needing_pickle_are_refused(tmp_path):
     np.savez(tmp_path / "evil.npz", a=np.array([Payload()], dtype=object))
     with pytest.raises(UserInputError, match="refusing an .npz that needs pickle"):
         load_checkpoint(str(tmp_path / "evil.npz"))
+
+
+def test_x2paddle_route_matches_direct_route(tmp_path, reference):
+    pytest.importorskip("x2paddle")
+    _, state, images, expected = reference
+    src = _write(tmp_path / "ViT-Ti_16.npz", to_google_npz(state, heads=3), "npz")
+    direct, _ = convert_checkpoint(src, "auto", "vit_tiny_patch16_224", 10, 32)
+    traced, _ = convert_checkpoint(src, "x2paddle", "vit_tiny_patch16_224", 10, 32)
+    assert direct.keys() == traced.keys()
+    for key in direct:
+        np.testing.assert_array_equal(direct[key], traced[key], err_msg=key)
+    np.testing.assert_array_equal(_paddle_logits(traced, images), _paddle_logits(direct, images))
+    np.testing.assert_allclose(_paddle_logits(traced, images), expected, atol=1e-5, rtol=0)
+
+
+def test_x2paddle_untraceable_op_is_named(monkeypatch):
+    pytest.importorskip("x2paddle")
+    from rdrop_paddle.convert import x2paddle_route
+
+    class Unbind(torch.nn.Module):
+        def forward(self, x):
+            a, b = torch.unbind(x.reshape(2, -1), 0)
+            return a + b
+
+    def fake_module(hf, heads):
+        return Unbind(), (1, 2)
+
+    monkeypatch.setattr(x2paddle_route, "_hf_module", fake_module)
+    state = to_timm(hf_state(hf_vit(hidden=64, layers=1, heads=4)))
+    with pytest.raises(UserInputError, match=r"aten::unbind.*--format auto"):
+        x2paddle_route.x2paddle_state_dict(state, num_heads=4)
