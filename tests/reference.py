@@ -6,29 +6,8 @@ generations).  Each follows the published layout of that format, independently o
 package's converters, which the tests then run on these files.
 """
 import numpy as np
-import torch
-from transformers import ViTConfig, ViTForImageClassification
 
-B16 = dict(hidden=768, layers=12, heads=12, image=224, patch=16)
-
-
-def hf_vit(hidden=64, layers=2, heads=4, image=32, patch=16, classes=10, seed=0, dropout=0.0):
-    """A randomly initialised ``ViTForImageClassification`` with the R-Drop ViT's settings."""
-    torch.manual_seed(seed)
-    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                    intermediate_size=4 * hidden, image_size=image, patch_size=patch,
-                    num_labels=classes, layer_norm_eps=1e-6, hidden_dropout_prob=dropout,
-                    attention_probs_dropout_prob=0.0, attn_implementation="eager")
-    model = ViTForImageClassification(cfg)
-    with torch.no_grad():  # HF zero-initialises biases, cls and pos: give every tensor values
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    return model.eval()
-
-
-def hf_state(model):
-    """``{name: array}`` in transformers >= 5 names (``vit.layers.{i}.attention.q_proj``)."""
-    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+from rdrop_paddle.alignment.reference import hf_logits, hf_state, hf_vit  # noqa: F401
 
 
 def _layer(s, i, name):
@@ -120,8 +99,3 @@ def to_google_npz(s, heads, pre_logits=False):
             out[f"{pre}MlpBlock_3/{dense}/kernel"] = _layer(s, i, f"{src}.weight").T
             out[f"{pre}MlpBlock_3/{dense}/bias"] = _layer(s, i, f"{src}.bias")
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
-
-
-def hf_logits(model, images: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(pixel_values=torch.from_numpy(images)).logits.numpy()

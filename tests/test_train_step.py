@@ -32,7 +32,7 @@ def test_concat_and_twice_agree_without_dropout(convention):
         outs[mode] = (out["loss"].item(), model.head.weight.grad.numpy().copy())
         model.clear_gradients()
     np.testing.assert_allclose(outs["concat"][0], outs["twice"][0], rtol=1e-6)
-    np.testing.assert_allclose(outs["concat"][1], outs["twice"][1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(outs["concat"][1], outs["twice"][1], rtol=1e-5, atol=1e-6)
     # Without dropout both passes are equal: KL is 0 and the loss is CE (x2 for vit_src).
     base = forward_loss(model, RDropCrossEntropy(0.0), x, y, "concat")["loss"].item()
     np.testing.assert_allclose(outs["concat"][0], base * (2 if convention == "vit_src" else 1),

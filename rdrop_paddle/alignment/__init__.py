@@ -1,0 +1,1 @@
+"""Alignment against PyTorch references (needs torch and transformers; see tools/align.py)."""
