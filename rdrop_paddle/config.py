@@ -31,6 +31,10 @@ class GlobalConfig:
     log_every: int = 10
     eval_every: int = 100
     save_every: int = 100
+    keep_checkpoints: int = 2
+    resume: str = ""  # "" (refuse to overwrite a run), "auto" (latest in output_dir) or a .pdopt path
+    amp: str = _choice("off", "fp16", "bf16")
+    amp_level: str = _choice("O1", "O2")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class LossConfig:
     alpha: float = 0.3
     mode: str = _choice("concat", "twice")
     convention: str = _choice("vit_src", "readme")
+    kl_batch_size: int = 0  # >0: KL sums normalised to this many samples (see RDropCrossEntropy)
 
 
 @dataclass
@@ -60,7 +65,7 @@ class OptimizerConfig:
     warmup_steps: int = 500
     schedule: str = _choice("cosine", "constant")
     grad_clip: float = 1.0
-    accum_steps: int = 1
+    accum_steps: int = 0  # 0: derived from Data.max_per_card_batch (1 if that is 0)
 
 
 @dataclass
@@ -69,6 +74,7 @@ class DataConfig:
     root: str = ""
     batch_size: int = 512
     eval_batch_size: int = 256
+    max_per_card_batch: int = 0  # 0: no cap; else the per-card micro-batch never exceeds it
     num_workers: int = 0
     val_fraction: float = 0.2
     split_seed: int = 0
@@ -100,6 +106,8 @@ def _coerce(where: str, value: Any, typ: type, choices: tuple | None) -> Any:
             pass
     if typ is str and value is None:
         value = ""
+    if typ is str and isinstance(value, bool):  # YAML 1.1 reads a bare off/on as a bool
+        value = "on" if value else "off"
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise UserInputError(
             f"{where}: expected {typ.__name__}, got {type(value).__name__} {value!r}")
@@ -179,10 +187,15 @@ def validate(cfg: Config) -> None:
                 "Model.image_size": cfg.Model.image_size,
                 "Data.batch_size": cfg.Data.batch_size,
                 "Data.eval_batch_size": cfg.Data.eval_batch_size,
-                "Optimizer.accum_steps": cfg.Optimizer.accum_steps}
+                "Global.keep_checkpoints": cfg.Global.keep_checkpoints}
     for name, value in positive.items():
         if value <= 0:
             raise UserInputError(f"{name} must be positive, got {value}")
+    for name, value in {"Optimizer.accum_steps": cfg.Optimizer.accum_steps,
+                        "Data.max_per_card_batch": cfg.Data.max_per_card_batch,
+                        "Loss.kl_batch_size": cfg.Loss.kl_batch_size}.items():
+        if value < 0:
+            raise UserInputError(f"{name} must be >= 0, got {value}")
     if cfg.Loss.alpha < 0:
         raise UserInputError(f"Loss.alpha must be >= 0, got {cfg.Loss.alpha}")
     if not 0.0 < cfg.Data.val_fraction < 1.0:

@@ -82,7 +82,7 @@ def test_train_and_eval_on_tiny_cifar100(tmp_path):
     res = run_tool("tools/train.py", *common, "-o", "Global.max_steps=2", "-o", "Data.batch_size=8",
                    "-o", "Optimizer.accum_steps=2", "-o", "Global.eval_every=2")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "global batch 8 = 4 x 2 accum x 1 cards" in res.stdout
+    assert "global batch 8 = 4 x 2 accum x 1 card(s)" in res.stdout
     res = run_tool("tools/eval.py", *common)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "(6 images)" in res.stdout

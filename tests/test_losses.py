@@ -138,3 +138,15 @@ def test_stable_for_huge_logits_and_under_bf16():
     half = RDropLoss()(paddle.to_tensor(p32).astype("bfloat16"), paddle.to_tensor(q32).astype("bfloat16"))
     assert half.dtype == paddle.float32
     np.testing.assert_allclose(half.item(), full.item(), rtol=3e-2)
+
+
+def test_kl_batch_size_makes_the_kl_term_independent_of_the_split():
+    rng = np.random.RandomState(7)
+    p, q = (paddle.to_tensor(rng.randn(8, 5).astype(np.float32)) for _ in range(2))
+    y = paddle.to_tensor(rng.randint(0, 5, 8))
+    whole = RDropCrossEntropy(0.3, "vit_src", kl_batch_size=32)(p, q, y)
+    halves = [RDropCrossEntropy(0.3, "vit_src", kl_batch_size=32)(p[i:i + 4], q[i:i + 4], y[i:i + 4])
+              for i in (0, 4)]
+    np.testing.assert_allclose(whole["loss"].item(), np.mean([h["loss"].item() for h in halves]), rtol=1e-6)
+    plain = RDropCrossEntropy(0.3, "vit_src")(p, q, y)["kl"].item()
+    np.testing.assert_allclose(whole["kl"].item(), plain * 32 / 8, rtol=1e-6)

@@ -87,6 +87,8 @@ def test_same_seed_same_weights(tmp_path):
     ("tools/train.py", ["-o", "Data.name=cifar100", "-o", "Data.root=/nonexistent/cifar.tar.gz",
                         "-o", "Model.name=vit_tiny_patch16_224", "-o", "Model.image_size=32"],
      "CIFAR-100 not found at /nonexistent/cifar.tar.gz"),
+    ("tools/train.py", ["-o", "Global.amp=fp16"], "Global.amp fp16 needs Global.device gpu"),
+    ("tools/train.py", ["-o", "Global.amp=on"], "'on' is not one of off, fp16, bf16"),
     ("tools/eval.py", ["-o", "Model.pretrained=/nonexistent/best.pdparams"],
      "checkpoint not found: /nonexistent/best.pdparams"),
 ])

@@ -17,7 +17,7 @@ from rdrop_paddle.config import OptimizerConfig
 from rdrop_paddle.convert import convert_state_dict
 from rdrop_paddle.engine.evaluate import topk_correct
 from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
-from rdrop_paddle.engine.trainer import forward_loss
+from rdrop_paddle.engine.step import forward_loss
 from rdrop_paddle.losses import RDropCrossEntropy, RDropLoss
 from rdrop_paddle.models import build_model
 

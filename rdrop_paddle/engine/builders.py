@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import paddle
-from paddle.io import DataLoader, DistributedBatchSampler
+from paddle.io import DataLoader
 
 from rdrop_paddle.config import Config
 from rdrop_paddle.data import build_datasets
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.evaluate import shard
+from rdrop_paddle.engine.sampler import BatchStream, ResumableBatchSampler
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.models import VisionTransformer, build_model
 
@@ -18,25 +19,34 @@ def model_from_config(cfg: Config) -> VisionTransformer:
                        dropout=m.dropout, attn_dropout=m.attn_dropout, drop_path=m.drop_path)
 
 
-def micro_batch_size(cfg: Config) -> int:
-    """Per-card batch of one forward: global ``Data.batch_size`` / (cards x accumulation)."""
-    parts = dist.world_size() * cfg.Optimizer.accum_steps
-    if cfg.Data.batch_size % parts:
-        raise UserInputError(
-            f"Data.batch_size {cfg.Data.batch_size} is not divisible by cards x "
-            f"Optimizer.accum_steps = {dist.world_size()} x {cfg.Optimizer.accum_steps}")
-    return cfg.Data.batch_size // parts
+def batch_plan(cfg: Config, world: int | None = None) -> tuple[int, int]:
+    """``(micro_batch, accum_steps)`` so that cards x accum x micro = global ``Data.batch_size``.
+
+    ``Optimizer.accum_steps`` wins when set; otherwise the fewest accumulation steps whose
+    micro-batch fits ``Data.max_per_card_batch`` (no cap: 1).
+    """
+    world = world or dist.world_size()
+    batch, accum, cap = cfg.Data.batch_size, cfg.Optimizer.accum_steps, cfg.Data.max_per_card_batch
+    if batch % world:
+        raise UserInputError(f"Data.batch_size {batch} is not divisible by {world} cards")
+    per_card = batch // world
+    if not accum:
+        fits = [a for a in range(1, per_card + 1) if per_card % a == 0 and (not cap or per_card // a <= cap)]
+        accum = fits[0]
+    if per_card % accum:
+        raise UserInputError(f"Data.batch_size {batch} is not divisible by cards x "
+                             f"Optimizer.accum_steps = {world} x {accum}")
+    return per_card // accum, accum
 
 
-def train_loader(cfg: Config, dataset) -> tuple[DataLoader, DistributedBatchSampler]:
-    """Shuffled, drop-last loader; each global batch is split across ranks by the sampler."""
+def train_batches(cfg: Config, dataset, micro_batch: int) -> BatchStream:
+    """Shuffled, drop-last batches; each global batch is split across ranks by the sampler."""
     if len(dataset) < cfg.Data.batch_size:
         raise UserInputError(f"training set has {len(dataset)} samples, fewer than "
                              f"Data.batch_size {cfg.Data.batch_size}")
-    sampler = DistributedBatchSampler(dataset, batch_size=micro_batch_size(cfg), shuffle=True,
-                                      drop_last=True)
+    sampler = ResumableBatchSampler(dataset, micro_batch, cfg.Global.seed)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.Data.num_workers)
-    return loader, sampler
+    return BatchStream(loader, sampler)
 
 
 def val_loader(cfg: Config, dataset) -> DataLoader:

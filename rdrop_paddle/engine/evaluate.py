@@ -6,6 +6,7 @@ import paddle
 from paddle.io import DataLoader, Dataset, Subset
 
 from rdrop_paddle.engine import distributed as dist
+from rdrop_paddle.losses.rdrop import cross_entropy
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> list[int]:
@@ -26,14 +27,18 @@ def shard(dataset: Dataset) -> Dataset:
 
 
 @paddle.no_grad()
-def evaluate(model: paddle.nn.Layer, loader: DataLoader) -> dict:
+def evaluate(model: paddle.nn.Layer, loader: DataLoader, show_progress: bool = False) -> dict:
     """``{'top1', 'top5', 'loss', 'count'}`` over the whole (sharded) set, summed over ranks."""
     was_training = model.training
     model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
+    if show_progress:
+        from tqdm import tqdm
+
+        loader = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
     for images, labels in loader:
         logits = model(images).astype("float32")
-        nll = paddle.nn.functional.cross_entropy(logits, labels, reduction="sum")
+        nll = cross_entropy(logits, labels, reduction="sum")
         y = labels.numpy().reshape(-1)
         totals += [*topk_correct(logits.numpy(), y), float(nll), len(y)]
     top1, top5, nll, count = dist.all_reduce_sum(totals.tolist())

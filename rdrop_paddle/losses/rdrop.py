@@ -29,11 +29,11 @@ def log_softmax(logits: paddle.Tensor) -> paddle.Tensor:
     return z - paddle.logsumexp(z, axis=-1, keepdim=True)
 
 
-def cross_entropy(logits: paddle.Tensor, label: paddle.Tensor) -> paddle.Tensor:
-    """Mean negative log-likelihood of integer labels ``[N]`` under ``[N, C]`` logits."""
+def cross_entropy(logits: paddle.Tensor, label: paddle.Tensor, reduction: str = "mean") -> paddle.Tensor:
+    """Negative log-likelihood of integer labels ``[N]`` under ``[N, C]`` logits ('mean' or 'sum')."""
     logp = log_softmax(logits)
     picked = paddle.take_along_axis(logp, label.reshape([-1, 1]).astype("int64"), axis=-1)
-    return -picked.mean()
+    return -(picked.sum() if reduction == "sum" else picked.mean())
 
 
 def _kl_elementwise(log_target: paddle.Tensor, log_input: paddle.Tensor) -> paddle.Tensor:
@@ -122,11 +122,17 @@ class RDropCrossEntropy(nn.Layer):
             'vit_src': ``CE(p) + CE(q) + alpha * (KLsum(p||q) + KLsum(q||p))``, as the
                        official ViT code (``dropreg/R-Drop/vit_src``).  It is exactly
                        twice the 'readme' loss at the same alpha.
+        kl_batch_size: KL sums run over the batch, so their weight grows with the batch
+            a forward sees.  With ``kl_batch_size = N`` they are rescaled to N samples
+            (``N * mean``), so that splitting a global batch over cards or accumulation
+            steps leaves the objective unchanged.  ``None`` (default) sums over the
+            batch given, as the official code does for its micro-batch of 32.
         CE is the batch mean.  ``ce`` and ``kl`` in the result are the terms as
         they enter ``loss`` (``loss = ce + alpha * kl``); the baseline reports ``kl = 0``.
     """
 
-    def __init__(self, alpha: float = 0.3, convention: str = "vit_src") -> None:
+    def __init__(self, alpha: float = 0.3, convention: str = "vit_src",
+                 kl_batch_size: Optional[int] = None) -> None:
         super().__init__()
         if convention not in CONVENTIONS:
             raise ValueError(
@@ -135,6 +141,7 @@ class RDropCrossEntropy(nn.Layer):
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha = float(alpha)
         self.convention = convention
+        self.kl_batch_size = kl_batch_size or None
         self.kl = RDropLoss(reduction="none")
 
     @property
@@ -151,4 +158,6 @@ class RDropCrossEntropy(nn.Layer):
         scale = 0.5 if self.convention == "readme" else 1.0
         ce = scale * (cross_entropy(p, label) + cross_entropy(q, label))
         kl = (2.0 * scale) * self.kl(p, q)
+        if self.kl_batch_size:
+            kl = kl * (self.kl_batch_size / p.shape[0])
         return {"loss": ce + self.alpha * kl, "ce": ce, "kl": kl}

@@ -1,0 +1,93 @@
+"""One optimizer step of R-Drop training: two passes, accumulation, AMP, data-parallel sync."""
+from __future__ import annotations
+
+import contextlib
+
+import paddle
+
+from rdrop_paddle.losses import RDropCrossEntropy
+
+
+def forward_loss(model, criterion: RDropCrossEntropy, images, labels, mode: str) -> dict:
+    """One R-Drop forward: ``concat`` runs ``[x; x]`` once, ``twice`` runs ``x`` two times."""
+    if not criterion.needs_two_passes:
+        return criterion(model(images), None, labels)
+    if mode == "concat":
+        p, q = paddle.chunk(model(paddle.concat([images, images], axis=0)), 2, axis=0)
+    else:
+        p, q = model(images), model(images)
+    return criterion(p, q, labels)
+
+
+def global_grad_norm(parameters) -> float:
+    """L2 norm of all gradients (before clipping)."""
+    squares = [paddle.sum(paddle.square(p.grad.astype("float32")))
+               for p in parameters if p.grad is not None]
+    return float(paddle.sqrt(paddle.add_n(squares))) if squares else 0.0
+
+
+class TrainStep:
+    """Accumulates ``accum`` micro-batches, then steps optimizer, scaler and LR schedule.
+
+    ``accumulate`` runs the forward/backward passes and returns this rank's mean
+    ``loss``/``ce``/``kl``; the caller decides (after agreeing with the other ranks)
+    whether to ``apply`` the update or stop.  Gradients are all-reduced only on the
+    last micro-batch (``no_sync`` before it).  fp16 uses a GradScaler, which skips
+    steps with non-finite gradients and lowers its scale; bf16 needs none.
+    """
+
+    def __init__(self, model, criterion, optimizer, scheduler, mode: str, accum: int,
+                 amp: str = "off", amp_level: str = "O1", distributed: bool = False) -> None:
+        self.model, self.criterion, self.optimizer, self.scheduler = model, criterion, optimizer, scheduler
+        self.mode, self.accum, self.distributed = mode, accum, distributed
+        self.amp_dtype = {"fp16": "float16", "bf16": "bfloat16"}.get(amp)
+        self.amp_level = amp_level
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if amp == "fp16" else None
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(True, level=self.amp_level, dtype=self.amp_dtype)
+
+    def accumulate(self, batches) -> list[float]:
+        sums = [0.0, 0.0, 0.0]
+        for i in range(self.accum):
+            images, labels = next(batches)
+            last = i == self.accum - 1
+            with (self.model.no_sync() if self.distributed and not last else contextlib.nullcontext()):
+                with self._autocast():
+                    out = forward_loss(self.model, self.criterion, images, labels, self.mode)
+                loss = out["loss"] / self.accum
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+            sums = [s + float(out[k]) / self.accum for s, k in zip(sums, ("loss", "ce", "kl"))]
+        return sums
+
+    def grad_norm(self) -> float:
+        norm = global_grad_norm(self.model.parameters())
+        return norm / float(self.scaler._scale) if self.scaler else norm
+
+    def apply(self) -> None:
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+        self.scheduler.step()
+
+    def discard(self) -> None:
+        self.optimizer.clear_grad()
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def set_state_dict(self, state: dict) -> None:
+        self.optimizer.set_state_dict(state["optimizer"])
+        self.scheduler.set_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    @property
+    def loss_scale(self) -> float | None:
+        return float(self.scaler._scale) if self.scaler else None
