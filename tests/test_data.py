@@ -39,7 +39,10 @@ def test_cifar100_archive_and_folder_layout(tmp_path):
     raw = make_cifar100(archive)
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "x")
-    for root in (archive, tmp_path / "x", tmp_path / "x" / "cifar-100-python"):
+    mount = tmp_path / "datasets" / "data76994"  # AI Studio: one folder per mounted data set
+    mount.mkdir(parents=True)
+    (mount / archive.name).write_bytes(archive.read_bytes())
+    for root in (archive, tmp_path / "x", tmp_path / "x" / "cifar-100-python", tmp_path / "datasets"):
         train, val = build_datasets(DataConfig(name="cifar100", root=str(root)), image_size=32)
         assert (len(train), len(val)) == (24, 10)
         image, label = val[3]
@@ -58,6 +61,9 @@ def test_cifar100_errors(tmp_path):
     bogus.write_bytes(b"not a tarball")
     with pytest.raises(UserInputError, match="not a readable tar archive"):
         build_datasets(DataConfig(name="cifar100", root=str(bogus)), 32)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="holds no cifar-100-python.tar.gz"):
+        build_datasets(DataConfig(name="cifar100", root=str(tmp_path / "empty")), 32)
 
 
 def test_digits_split_is_fixed_by_split_seed_and_disjoint():

@@ -8,6 +8,7 @@ Transforms are the official ``vit_src`` ones: train RandomResizedCrop(scale
 """
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import tarfile
@@ -20,6 +21,27 @@ from PIL import Image
 from rdrop_paddle.errors import UserInputError
 
 SPLITS = {"train": "train", "val": "test"}
+
+
+ARCHIVE = "cifar-100-python.tar.gz"
+
+
+def locate(root: str) -> str:
+    """The archive or extracted folder at ``root``; a folder of data sets (such as AI Studio's
+    ``/root/paddlejob/workspace/train_data/datasets``) is searched one level deep."""
+    if not os.path.exists(root):
+        raise UserInputError(
+            f"CIFAR-100 not found at {root}: put {ARCHIVE} (or its extracted folder) there, "
+            f"or pass -o Data.root=PATH")
+    if os.path.isfile(root) or any(os.path.isfile(os.path.join(root, p))
+                                   for p in ("train", "cifar-100-python/train")):
+        return root
+    found = sorted(glob.glob(os.path.join(root, ARCHIVE)) + glob.glob(os.path.join(root, "*", ARCHIVE)))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} copies of"
+        raise UserInputError(f"{root} holds {what} {ARCHIVE} (searched one level deep); "
+                             f"pass -o Data.root=PATH to the file")
+    return found[0]
 
 
 def _read_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -54,11 +76,7 @@ class CIFAR100(Dataset):
 
     def __init__(self, root: str, split: str, transform) -> None:
         super().__init__()
-        if not os.path.exists(root):
-            raise UserInputError(
-                f"CIFAR-100 not found at {root}: put cifar-100-python.tar.gz (or its extracted "
-                f"folder) there, or pass -o Data.root=PATH")
-        self.images, self.labels = _read_split(root, SPLITS[split])
+        self.images, self.labels = _read_split(locate(root), SPLITS[split])
         self.transform = transform
 
     def __len__(self) -> int:

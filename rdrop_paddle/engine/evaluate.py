@@ -1,6 +1,8 @@
 """Top-k accuracy over a validation set sharded across ranks, with exact counts."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import paddle
 from paddle.io import DataLoader, Dataset, Subset
@@ -32,7 +34,7 @@ def evaluate(model: paddle.nn.Layer, loader: DataLoader, show_progress: bool = F
     was_training = model.training
     model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
-    if show_progress:
+    if show_progress and sys.stderr.isatty():
         from tqdm import tqdm
 
         loader = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
