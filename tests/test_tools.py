@@ -7,17 +7,14 @@ import paddle
 import pytest
 import yaml
 
-from helpers import run_tool
+from helpers import run_tool, train_ok
 
 QUICK = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=8", "-o", "Global.log_every=4",
          "-o", "Global.eval_every=4", "-o", "Global.save_every=4"]
 
 
 def _train(out, *extra, launch=0, log_dir=None):
-    res = run_tool("tools/train.py", *QUICK, "-o", f"Global.output_dir={out}", *extra,
-                   launch=launch, log_dir=log_dir)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res
+    return train_ok(*QUICK, "-o", f"Global.output_dir={out}", *extra, launch=launch, log_dir=log_dir)
 
 
 def test_quickstart_train_then_eval(tmp_path):

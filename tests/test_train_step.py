@@ -63,3 +63,31 @@ def test_topk_counts_by_hand():
     # row 0: label is top-1; row 1: tie 0.1/0.1 goes to the lower index, so label 2 is third;
     # row 2: label 0 is third. k larger than the class count means "any class".
     assert topk_correct(logits, labels, ks=(1, 2, 3, 5)) == [1, 1, 3, 3]
+
+
+def test_vit_src_equals_readme_at_twice_the_lr_and_half_the_clip():
+    """The factor of 2 between conventions: vit_src(alpha, lr, clip) == readme(alpha, 2 lr, clip / 2).
+
+    readme's loss, hence its gradient, is half of vit_src's at the same alpha.
+    """
+    from rdrop_paddle.config import OptimizerConfig
+    from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
+
+    x, y = _batch()
+    finals = []
+    for convention, scale in (("vit_src", 1.0), ("readme", 2.0)):
+        paddle.seed(0)
+        model = build_model("vit_nano_patch4_8", dropout=0.1)
+        cfg = OptimizerConfig(name="sgd", lr=0.05 * scale, grad_clip=0.5 / scale, warmup_steps=0)
+        sched = build_scheduler(cfg, 10)
+        opt = build_optimizer(cfg, model.parameters(), sched)
+        crit = RDropCrossEntropy(0.3, convention)
+        for step in range(3):
+            paddle.seed(100 + step)  # the same dropout masks in both runs
+            forward_loss(model, crit, x, y, "concat")["loss"].backward()
+            opt.step()
+            opt.clear_grad()
+            sched.step()
+        finals.append({k: v.numpy() for k, v in model.state_dict().items()})
+    for k in finals[0]:
+        np.testing.assert_allclose(finals[0][k], finals[1][k], rtol=1e-5, atol=1e-6, err_msg=k)

@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from helpers import ROOT, run_tool
+from helpers import ROOT, run_tool, train_ok
 from rdrop_paddle.config import load_config
 from rdrop_paddle.engine.builders import batch_plan
 from rdrop_paddle.errors import UserInputError
@@ -22,10 +22,7 @@ def _params(path):
 
 
 def _train(out, *extra, launch=0, log_dir=None):
-    res = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", *extra,
-                   launch=launch, log_dir=log_dir)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    return res
+    return train_ok(*BASE, "-o", f"Global.output_dir={out}", *extra, launch=launch, log_dir=log_dir)
 
 
 def test_sigterm_then_resume_is_bit_identical(tmp_path):

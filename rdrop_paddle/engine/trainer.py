@@ -98,7 +98,7 @@ def train(cfg: Config) -> dict:
     stop, last_eval = _StopFlag(), {}
     model.train()
     t_start = t_window = time.perf_counter()
-    last_logged = start
+    last_logged, window = start, [0.0, 0.0, 0.0]  # sums of loss, ce, kl since the last log line
     for step in range(start + 1, g.max_steps + 1):
         paddle.seed(dropout_seed(g.seed, dist.rank(), step))
         local = step_fn.accumulate(batches)
@@ -114,7 +114,10 @@ def train(cfg: Config) -> dict:
             log.info(f"step {step}: non-finite loss under fp16, the GradScaler skips this update")
         lr = scheduler.last_lr
         step_fn.apply()
+        window = [w + v for w, v in zip(window, (loss, ce, kl))]
         if logging_step:
+            loss, ce, kl = (w / (step - last_logged) for w in window)
+            window = [0.0, 0.0, 0.0]
             now = time.perf_counter()
             ips = (step - last_logged) * cfg.Data.batch_size / (now - t_window)
             eta = (now - t_start) / (step - start) * (g.max_steps - step)
