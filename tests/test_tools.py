@@ -97,3 +97,20 @@ def test_bad_input_is_one_clear_line(tmp_path, tool, args, needle):
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and needle in errors[0], res.stderr[-2000:]
     assert not (tmp_path / "best.pdparams").exists()
+
+
+def test_compare_and_plot_tools(tmp_path):
+    res = run_tool("tools/compare.py", "-c", "configs/quickstart.yaml", "--seeds", 2, "--out", tmp_path / "cmp",
+                   "--image", tmp_path / "cmp.png", "-o", "Global.max_steps=4", "-o", "Global.log_every=2")
+    assert res.returncode == 0, res.stderr[-2000:]
+    table = [l for l in res.stdout.splitlines() if l.startswith("| ")]
+    assert table[0].startswith("| alpha | runs | top-1") and len(table) == 4
+    assert table[2].startswith("| 0 | 2 |") and table[3].startswith("| 0.3 | 2 |")
+    runs = json.loads((tmp_path / "cmp" / "compare.json").read_text())["runs"]
+    assert sorted((r["alpha"], r["seed"]) for r in runs) == [(0.0, 42), (0.0, 43), (0.3, 42), (0.3, 43)]
+    assert (tmp_path / "cmp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = run_tool("tools/plot_logs.py", "--logdir", tmp_path / "cmp" / "alpha0.3_seed42", "--out", tmp_path / "c.png")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    res = run_tool("tools/plot_logs.py", "--logdir", tmp_path / "nothing")
+    assert res.returncode == 2 and "no VisualDL records" in res.stderr
