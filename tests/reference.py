@@ -1,4 +1,5 @@
-"""PyTorch references nobody here wrote (HF transformers ViT), and genuine checkpoint layouts.
+"""Genuine checkpoint layouts built from an HF transformers ViT (the reference model itself
+lives in ``rdrop_paddle.alignment.reference``).
 
 The writers below turn an HF ViT's weights into the files people actually have: Google's
 ``.npz`` (JAX kernels), the official R-Drop/jeonsworld ``.bin``, timm and HF (both key
@@ -6,8 +7,6 @@ generations).  Each follows the published layout of that format, independently o
 package's converters, which the tests then run on these files.
 """
 import numpy as np
-
-from rdrop_paddle.alignment.reference import hf_logits, hf_state, hf_vit  # noqa: F401
 
 
 def _layer(s, i, name):

@@ -8,8 +8,8 @@ from helpers import run_tool
 from rdrop_paddle.convert import convert_checkpoint, detect_format, load_checkpoint
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.models import build_model
-from reference import (hf_logits, hf_state, hf_vit, to_google_npz, to_hf_classic, to_rdrop,
-                       to_timm)
+from rdrop_paddle.alignment.reference import hf_logits, hf_state, hf_vit
+from reference import to_google_npz, to_hf_classic, to_rdrop, to_timm
 
 TINY = dict(hidden=192, layers=12, heads=3, image=32, patch=16, classes=10)  # ViT-Ti/16 at 32 px
 

@@ -1,6 +1,5 @@
 """The quickstart end to end (1 process and 2 under paddle.distributed.launch) and bad input."""
 import json
-import os
 
 import numpy as np
 import paddle

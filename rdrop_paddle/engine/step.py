@@ -50,7 +50,7 @@ class TrainStep:
         return paddle.amp.auto_cast(True, level=self.amp_level, dtype=self.amp_dtype)
 
     def accumulate(self, batches) -> list[float]:
-        sums = [0.0, 0.0, 0.0]
+        sums = paddle.zeros([3], dtype="float32")
         for i in range(self.accum):
             images, labels = next(batches)
             last = i == self.accum - 1
@@ -59,8 +59,8 @@ class TrainStep:
                     out = forward_loss(self.model, self.criterion, images, labels, self.mode)
                 loss = out["loss"] / self.accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
-            sums = [s + float(out[k]) / self.accum for s, k in zip(sums, ("loss", "ce", "kl"))]
-        return sums
+            sums += paddle.stack([out["loss"], out["ce"], out["kl"]]).detach() / self.accum
+        return sums.tolist()  # one device-to-host copy per step
 
     def grad_norm(self) -> float:
         norm = global_grad_norm(self.model.parameters())

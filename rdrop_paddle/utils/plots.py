@@ -54,7 +54,7 @@ def plot_comparison(runs: list[dict], out: str) -> None:
             values = [r[key] for r in runs if r["alpha"] == alpha]
             ax.scatter([i] * len(values), values, alpha=0.7)
             ax.hlines(sum(values) / len(values), i - 0.25, i + 0.25, color="k")
-        ax.set_xticks(range(len(alphas)), [f"baseline\n(alpha 0)" if a == 0 else f"R-Drop\n(alpha {a:g})"
+        ax.set_xticks(range(len(alphas)), ["baseline\n(alpha 0)" if a == 0 else f"R-Drop\n(alpha {a:g})"
                                            for a in alphas])
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
