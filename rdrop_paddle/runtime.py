@@ -5,7 +5,13 @@
    ``MKL_DEBUG_CPU_TYPE=5``.  Both only act if set before ``import paddle``; on the
    2-core AMD machine this project is developed on they make a ViT matmul about 5x
    faster.  They are set with ``setdefault``: values the user exported are kept.
-2. glibc serves every allocation above 128 KiB with a fresh ``mmap`` and returns it
+2. Paddle 3's "stride kernels" make ``transpose`` and ``unbind`` return views, and the
+   next op copies them back to contiguous memory with a slow generic kernel (a
+   [16, 197, 6, 64] transpose: 13 ms, against 1.3 ms for the transpose kernel itself);
+   attention does this for q, k, v and its output in every block, forward and
+   backward.  ``FLAGS_use_stride_kernel=0`` restores copying ops (Paddle < 2.6
+   behaviour).  Also set with ``setdefault``; ``paddle.set_flags`` can change it later.
+3. glibc serves every allocation above 128 KiB with a fresh ``mmap`` and returns it
    on free, so each large Paddle tensor pays page faults on first touch: a bias add
    over a 19 MB activation took as long as the matmul before it.  Raising glibc's
    mmap and trim thresholds (``mallopt``) lets freed memory be reused instead
@@ -42,4 +48,5 @@ def configure_cpu_env() -> bool:
         return False
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+    os.environ.setdefault("FLAGS_use_stride_kernel", "0")
     return True

@@ -129,7 +129,8 @@ def versions() -> str:
     return (f"{cpu}, {len(os.sched_getaffinity(0))} cores; Python {platform.python_version()}, "
             f"Paddle {paddle.__version__}, PyTorch {torch.__version__}; "
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-            f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}; {time.strftime('%Y-%m-%d')}")
+            f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}, "
+            f"FLAGS_use_stride_kernel={os.environ.get('FLAGS_use_stride_kernel')}; {time.strftime('%Y-%m-%d')}")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from rdrop_paddle.models.cpu_ops import LayerNorm, Linear
 from rdrop_paddle.models.dropout import Dropout
 
 _trunc_normal = nn.initializer.TruncatedNormal(std=0.02)
@@ -58,16 +59,15 @@ class Attention(nn.Layer):
             raise ValueError(f"embed dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.scale = (dim // num_heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.qkv = Linear(dim, 3 * dim)
         self.attn_drop = Dropout(attn_dropout)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = Linear(dim, dim)
         self.proj_drop = Dropout(dropout)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b, n, d = x.shape
-        shape = [b, n, self.num_heads, d // self.num_heads]
-        q, k, v = (t.reshape(shape).transpose([0, 2, 1, 3])  # split: cheaper backward than slicing
-                   for t in paddle.split(self.qkv(x), 3, axis=-1))
+        qkv = self.qkv(x).reshape([b, n, 3, self.num_heads, d // self.num_heads])
+        q, k, v = paddle.unbind(qkv.transpose([2, 0, 3, 1, 4]), axis=0)  # each [b, heads, n, d_head]
         attn = F.softmax(paddle.matmul(q * self.scale, k, transpose_y=True), axis=-1)
         attn = self.attn_drop(attn)
         out = paddle.matmul(attn, v).transpose([0, 2, 1, 3]).reshape([b, n, d])
@@ -77,8 +77,8 @@ class Attention(nn.Layer):
 class Mlp(nn.Layer):
     def __init__(self, dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc1 = Linear(dim, hidden)
+        self.fc2 = Linear(hidden, dim)
         self.drop = Dropout(dropout)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -91,9 +91,9 @@ class Block(nn.Layer):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, dropout: float,
                  attn_dropout: float, drop_path: float) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, epsilon=1e-6)
+        self.norm1 = LayerNorm(dim, epsilon=1e-6)
         self.attn = Attention(dim, num_heads, attn_dropout, dropout)
-        self.norm2 = nn.LayerNorm(dim, epsilon=1e-6)
+        self.norm2 = LayerNorm(dim, epsilon=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)
         self.drop_path = DropPath(drop_path)
 
@@ -135,8 +135,8 @@ class VisionTransformer(nn.Layer):
         self.blocks = nn.LayerList([
             Block(embed_dim, num_heads, mlp_ratio, dropout, attn_dropout, rates[i])
             for i in range(depth)])
-        self.norm = nn.LayerNorm(embed_dim, epsilon=1e-6)
-        self.head = nn.Linear(embed_dim, num_classes)
+        self.norm = LayerNorm(embed_dim, epsilon=1e-6)
+        self.head = Linear(embed_dim, num_classes)
         self._init_weights()
 
     def _init_weights(self) -> None:
