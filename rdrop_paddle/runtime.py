@@ -22,7 +22,7 @@ import ctypes
 import os
 import sys
 
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def tune_malloc() -> bool:
@@ -34,7 +34,7 @@ def tune_malloc() -> bool:
     except OSError:
         return False
     return all(libc.mallopt(opt, value) == 1 for opt, value in (
-        (_M_MMAP_THRESHOLD, 1 << 30), (_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 64 << 20)))
+        (_M_MMAP_THRESHOLD, 1 << 30), (_M_TRIM_THRESHOLD, 1 << 30)))
 
 
 def configure_cpu_env() -> bool:

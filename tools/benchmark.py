@@ -7,6 +7,8 @@ warm-up steps are excluded, then several repeats of several steps, median report
 PyTorch runs transformers' ViTForImageClassification with the identical configuration
 (eager attention, LayerNorm eps 1e-6, dropout 0.1) and the same work: SGD momentum,
 global-norm clip 1.0, R-Drop vit_src loss.  Needs torch and transformers.
+The last two columns rerun Paddle with RDROP_MALLOC_TUNING=0 (glibc's own malloc
+thresholds): the speed / peak-memory trade-off of the package's malloc tuning.
 """
 import argparse
 import json
@@ -54,7 +56,7 @@ def _paddle_step(model_name, mode, batch):
         out = forward_loss(net, crit, x, y, mode.replace("rdrop_", ""))
         out["loss"].backward()
         opt.step()
-        opt.clear_grad()
+        opt.clear_grad(set_to_zero=False)
         float(out["loss"])
     return step
 
@@ -149,19 +151,22 @@ def main() -> None:
     print(versions())
     print(f"batch {args.batch}, 224 px, fp32; {args.warmup} warm-up steps, median of "
           f"{args.repeats} x {args.steps} steps\n")
-    print("| model | work | Paddle img/s | PyTorch img/s | Paddle/PyTorch | Paddle peak MB | PyTorch peak MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | work | Paddle img/s | PyTorch img/s | Paddle/PyTorch | Paddle peak MB "
+          "| PyTorch peak MB | Paddle, glibc malloc: img/s | peak MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for model in args.models.split(","):
         results = {}
         for mode in args.modes.split(","):
-            for fw in ("paddle", "torch"):
-                cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw, model, mode]
+            for fw, env in (("paddle", {}), ("torch", {}), ("paddle_glibc", {"RDROP_MALLOC_TUNING": "0"})):
+                cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw.split("_")[0], model, mode]
                 cmd += [f"--{k}={getattr(args, k)}" for k in ("batch", "warmup", "repeats", "steps")]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                                     env={**os.environ, **env})
                 results[fw, mode] = json.loads(out.stdout.strip().splitlines()[-1])
-            pd, th = results["paddle", mode], results["torch", mode]
+            pd, th, pg = (results[fw, mode] for fw in ("paddle", "torch", "paddle_glibc"))
             print(f"| {model} | {mode} | {pd['ips']:.2f} | {th['ips']:.2f} | {pd['ips'] / th['ips']:.2f}x "
-                  f"| {pd['peak_mb']:.0f} | {th['peak_mb']:.0f} |", flush=True)
+                  f"| {pd['peak_mb']:.0f} | {th['peak_mb']:.0f} | {pg['ips']:.2f} | {pg['peak_mb']:.0f} |",
+                  flush=True)
         for fw in ("paddle", "torch"):
             if (fw, "base") in results and (fw, "rdrop_concat") in results:
                 ratio = results[fw, "base"]["ips"] / results[fw, "rdrop_concat"]["ips"]
