@@ -61,9 +61,14 @@ class _LinearFn(PyLayer):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensor()
         g2 = grad.reshape([-1, grad.shape[-1]])
-        dx = paddle.matmul(g2, weight, transpose_y=True).reshape(x.shape) if ctx.needs[0] else None
-        dw = paddle.matmul(x.reshape([-1, x.shape[-1]]), g2, transpose_x=True) if ctx.needs[1] else None
-        return dx, dw, _column_sums(g2) if ctx.needs[2] else None
+        dx = dw = db = None
+        if ctx.needs[0]:
+            dx = paddle.matmul(g2, weight, transpose_y=True).reshape(x.shape)
+        if ctx.needs[1]:
+            dw = paddle.matmul(x.reshape([-1, x.shape[-1]]), g2, transpose_x=True)
+        if ctx.needs[2]:
+            db = _column_sums(g2)
+        return dx, dw, db
 
 
 class _LayerNormFn(PyLayer):
