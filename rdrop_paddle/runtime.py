@@ -9,8 +9,8 @@
    next op copies them back to contiguous memory with a slow generic kernel (a
    [16, 197, 6, 64] transpose: 13 ms, against 1.3 ms for the transpose kernel itself);
    attention does this for q, k, v and its output in every block, forward and
-   backward.  ``FLAGS_use_stride_kernel=0`` restores copying ops (Paddle < 2.6
-   behaviour).  Also set with ``setdefault``; ``paddle.set_flags`` can change it later.
+   backward.  ``FLAGS_use_stride_kernel=0`` makes them copying ops again.  Also set
+   with ``setdefault``; ``paddle.set_flags`` can change it later.
 3. glibc serves every allocation above 128 KiB with a fresh ``mmap`` and returns it
    on free, so each large Paddle tensor pays page faults on first touch: a bias add
    over a 19 MB activation took as long as the matmul before it.  Raising glibc's

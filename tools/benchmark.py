@@ -157,12 +157,13 @@ def main() -> None:
     for model in args.models.split(","):
         results = {}
         for mode in args.modes.split(","):
-            for fw, env in (("paddle", {}), ("torch", {}), ("paddle_glibc", {"RDROP_MALLOC_TUNING": "0"})):
-                cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw.split("_")[0], model, mode]
+            for label, fw, env in (("paddle", "paddle", {}), ("torch", "torch", {}),
+                                   ("paddle_glibc", "paddle", {"RDROP_MALLOC_TUNING": "0"})):
+                cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw, model, mode]
                 cmd += [f"--{k}={getattr(args, k)}" for k in ("batch", "warmup", "repeats", "steps")]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                                      env={**os.environ, **env})
-                results[fw, mode] = json.loads(out.stdout.strip().splitlines()[-1])
+                results[label, mode] = json.loads(out.stdout.strip().splitlines()[-1])
             pd, th, pg = (results[fw, mode] for fw in ("paddle", "torch", "paddle_glibc"))
             print(f"| {model} | {mode} | {pd['ips']:.2f} | {th['ips']:.2f} | {pd['ips'] / th['ips']:.2f}x "
                   f"| {pd['peak_mb']:.0f} | {th['peak_mb']:.0f} | {pg['ips']:.2f} | {pg['peak_mb']:.0f} |",

@@ -18,10 +18,6 @@ import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
 
-def _use_cpu_backward(x: paddle.Tensor) -> bool:
-    return paddle.is_grad_enabled() and x.place.is_cpu_place()
-
-
 def _needs_grad(*tensors: paddle.Tensor) -> list:
     """Which inputs want a gradient: a PyLayer must return None for the others."""
     return [not t.stop_gradient for t in tensors]
@@ -123,6 +119,6 @@ class LayerNorm(nn.LayerNorm):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if (len(self._normalized_shape) != 1 or self.weight is None or self.bias is None
-                or not _use_cpu_backward(x)):
+                or not x.place.is_cpu_place() or not paddle.is_grad_enabled()):
             return super().forward(x)
         return _LayerNormFn.apply(x, self.weight, self.bias, self._epsilon)
