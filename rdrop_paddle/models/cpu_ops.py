@@ -70,9 +70,11 @@ class _LinearFn(PyLayer):
 class _LayerNormFn(PyLayer):
     """Layer normalisation over the last axis (Ba et al., 2016, eq. 4).
 
-    With x̂ = (x - μ) / σ and ĝ = γ ⊙ dy, the backward is
-    dx = (ĝ - mean(ĝ) - x̂ ⊙ mean(ĝ ⊙ x̂)) / σ,  dγ = Σ dy ⊙ x̂,  dβ = Σ dy,
-    with μ and σ recomputed from the saved input (cheaper here than saving them).
+    With x̂ = (x - μ) / σ, the backward (ĝ = γ ⊙ dy; a, b the row means of ĝ, ĝ ⊙ x̂) is
+    dx = (ĝ - a - x̂ ⊙ b) / σ = dy ⊙ (σ⁻¹ γᵀ) - x̂ ⊙ (b / σ) 1ᵀ - (a / σ) 1ᵀ,
+    dγ = Σ dy ⊙ x̂,  dβ = Σ dy.  μ, σ are recomputed from the saved input (cheaper here
+    than saving them); the row means and column sums are GEMVs and every row or
+    column broadcast is a rank-1 GEMM, so only five elementwise passes remain.
     """
 
     @staticmethod
@@ -86,18 +88,20 @@ class _LayerNormFn(PyLayer):
         x, weight = ctx.saved_tensor()
         x2 = x.reshape([-1, x.shape[-1]])
         g2 = grad.reshape([-1, grad.shape[-1]])
-        shape = x2.shape
-        centred = x2 - _full(_row_means(x2), shape)
-        rstd = _full(paddle.rsqrt(_row_means(centred * centred) + ctx.epsilon), shape)
-        x_hat = centred * rstd
+        ones = paddle.ones([1, x2.shape[1]], x2.dtype)
+        centred = paddle.addmm(x2, _row_means(x2), ones, beta=1.0, alpha=-1.0)
+        rstd = paddle.rsqrt(_row_means(centred * centred) + ctx.epsilon)  # [M, 1]
+        x_hat = centred * paddle.matmul(rstd, ones)
+        g_x_hat = g2 * x_hat
         dx = dw = db = None
         if ctx.needs[0]:
-            g_hat = g2 * _full(weight, shape)
-            dx = g_hat - _full(_row_means(g_hat), shape)
-            dx = (dx - x_hat * _full(_row_means(g_hat * x_hat), shape)) * rstd
-            dx = dx.reshape(x.shape)
+            gamma = weight.reshape([-1, 1])
+            a = paddle.matmul(g2, gamma) * (rstd / x2.shape[1])
+            b = paddle.matmul(g_x_hat, gamma) * (rstd / x2.shape[1])
+            dx = g2 * paddle.matmul(rstd, gamma.reshape([1, -1])) - x_hat * paddle.matmul(b, ones)
+            dx = paddle.addmm(dx, a, ones, beta=1.0, alpha=-1.0).reshape(x.shape)
         if ctx.needs[1]:
-            dw = _column_sums(g2 * x_hat)
+            dw = _column_sums(g_x_hat)
         if ctx.needs[2]:
             db = _column_sums(g2)
         return dx, dw, db
