@@ -38,6 +38,52 @@ class _StopFlag:
         self.raised = True
 
 
+class _Meter:
+    """Mean loss/ce/kl over the steps since the last log line, images/s and ETA."""
+
+    def __init__(self, start: int, max_steps: int, batch_size: int) -> None:
+        self.start, self.max_steps, self.batch_size = start, max_steps, batch_size
+        self.last, self.sums = start, [0.0, 0.0, 0.0]
+        self.t_start = self.t_last = time.perf_counter()
+
+    def update(self, loss: float, ce: float, kl: float) -> None:
+        self.sums = [s + v for s, v in zip(self.sums, (loss, ce, kl))]
+
+    def flush(self, step: int) -> dict:
+        """The window's means and throughput; starts a new window."""
+        now, n = time.perf_counter(), step - self.last
+        out = dict(zip(("loss", "ce", "kl"), (s / n for s in self.sums)))
+        out["ips"] = n * self.batch_size / (now - self.t_last)
+        out["eta"] = (now - self.t_start) / (step - self.start) * (self.max_steps - step)
+        self.last, self.sums, self.t_last = step, [0.0, 0.0, 0.0], now
+        return out
+
+
+def _build_step(cfg: Config, accum: int, pretrained: bool) -> tuple:
+    """``(net, model, scheduler, step_fn)``: ``net`` is the layer whose weights are saved,
+    ``model`` what runs the forward (``net`` wrapped for data parallel on several ranks)."""
+    g = cfg.Global
+    builders.seed_everything(g.seed)  # identical initial weights on every rank
+    net = model = builders.model_from_config(cfg)
+    if cfg.Model.pretrained and pretrained:
+        load_weights(net, cfg.Model.pretrained)
+    criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size)
+    scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
+    optimizer = build_optimizer(cfg.Optimizer, net.parameters(), scheduler)
+    if g.amp != "off" and g.amp_level == "O2":
+        net, optimizer = paddle.amp.decorate(net, optimizer, level="O2",
+                                             dtype="float16" if g.amp == "fp16" else "bfloat16")
+        model = net
+    if dist.world_size() > 1:
+        from paddle.distributed import fleet
+
+        model = fleet.distributed_model(net)
+        optimizer = fleet.distributed_optimizer(optimizer)
+    step_fn = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp,
+                        g.amp_level, distributed=dist.world_size() > 1)
+    return net, model, scheduler, step_fn
+
+
 def train(cfg: Config) -> dict:
     """Train per ``cfg``; returns the last evaluation and the best top-1."""
     g = cfg.Global
@@ -54,24 +100,7 @@ def train(cfg: Config) -> dict:
     batches = builders.train_batches(cfg, train_set, micro)
     val_loader = builders.val_loader(cfg, val_set)
 
-    builders.seed_everything(g.seed)  # identical initial weights on every rank
-    net = model = builders.model_from_config(cfg)
-    if cfg.Model.pretrained and not resume_from:
-        load_weights(net, cfg.Model.pretrained)
-    criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size)
-    scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
-    optimizer = build_optimizer(cfg.Optimizer, net.parameters(), scheduler)
-    if g.amp != "off" and g.amp_level == "O2":
-        net, optimizer = paddle.amp.decorate(net, optimizer, level="O2",
-                                             dtype="float16" if g.amp == "fp16" else "bfloat16")
-        model = net
-    if dist.world_size() > 1:
-        from paddle.distributed import fleet
-
-        model = fleet.distributed_model(net)
-        optimizer = fleet.distributed_optimizer(optimizer)
-    step_fn = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp,
-                        g.amp_level, distributed=dist.world_size() > 1)
+    net, model, scheduler, step_fn = _build_step(cfg, accum, pretrained=not resume_from)
 
     start, best = 0, -1.0
     if resume_from:
@@ -97,8 +126,7 @@ def train(cfg: Config) -> dict:
 
     stop, last_eval = _StopFlag(), {}
     model.train()
-    t_start = t_window = time.perf_counter()
-    last_logged, window = start, [0.0, 0.0, 0.0]  # sums of loss, ce, kl since the last log line
+    meter = _Meter(start, g.max_steps, cfg.Data.batch_size)
     for step in range(start + 1, g.max_steps + 1):
         paddle.seed(dropout_seed(g.seed, dist.rank(), step))
         local = step_fn.accumulate(batches)
@@ -114,20 +142,14 @@ def train(cfg: Config) -> dict:
             log.info(f"step {step}: non-finite loss under fp16, the GradScaler skips this update")
         lr = scheduler.last_lr
         step_fn.apply()
-        window = [w + v for w, v in zip(window, (loss, ce, kl))]
+        meter.update(loss, ce, kl)
         if logging_step:
-            loss, ce, kl = (w / (step - last_logged) for w in window)
-            window = [0.0, 0.0, 0.0]
-            now = time.perf_counter()
-            ips = (step - last_logged) * cfg.Data.batch_size / (now - t_window)
-            eta = (now - t_start) / (step - start) * (g.max_steps - step)
-            t_window, last_logged = now, step
-            scale = step_fn.loss_scale
-            log.info(f"step {step}/{g.max_steps} loss {loss:.4f} ce {ce:.4f} kl {kl:.4f} "
-                     f"lr {lr:.3e} grad_norm {grad_norm:.3f} ips {ips:.1f} img/s eta {eta:.0f}s"
+            m, scale = meter.flush(step), step_fn.loss_scale
+            log.info(f"step {step}/{g.max_steps} loss {m['loss']:.4f} ce {m['ce']:.4f} kl {m['kl']:.4f} "
+                     f"lr {lr:.3e} grad_norm {grad_norm:.3f} ips {m['ips']:.1f} img/s eta {m['eta']:.0f}s"
                      + (f" loss_scale {scale:g}" if scale else ""))
-            writer.add({"train/loss": loss, "train/ce": ce, "train/kl": kl, "train/lr": lr,
-                        "train/ips": ips, "train/grad_norm": grad_norm}
+            writer.add({f"train/{k}": m[k] for k in ("loss", "ce", "kl", "ips")}
+                       | {"train/lr": lr, "train/grad_norm": grad_norm}
                        | ({"train/loss_scale": scale} if scale else {}), step)
         if step % g.eval_every == 0 or step == g.max_steps:
             last_eval = evaluate(model, val_loader, show_progress=dist.is_main())
