@@ -59,13 +59,13 @@ class _Meter:
         return out
 
 
-def _build_step(cfg: Config, accum: int, pretrained: bool) -> tuple:
+def _build_step(cfg: Config, accum: int, load_pretrained: bool) -> tuple:
     """``(net, model, scheduler, step_fn)``: ``net`` is the layer whose weights are saved,
     ``model`` what runs the forward (``net`` wrapped for data parallel on several ranks)."""
     g = cfg.Global
     builders.seed_everything(g.seed)  # identical initial weights on every rank
     net = model = builders.model_from_config(cfg)
-    if cfg.Model.pretrained and pretrained:
+    if cfg.Model.pretrained and load_pretrained:
         load_weights(net, cfg.Model.pretrained)
     criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size)
     scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
@@ -100,7 +100,7 @@ def train(cfg: Config) -> dict:
     batches = builders.train_batches(cfg, train_set, micro)
     val_loader = builders.val_loader(cfg, val_set)
 
-    net, model, scheduler, step_fn = _build_step(cfg, accum, pretrained=not resume_from)
+    net, model, scheduler, step_fn = _build_step(cfg, accum, load_pretrained=not resume_from)
 
     start, best = 0, -1.0
     if resume_from:

@@ -95,9 +95,9 @@ class _LayerNormFn(PyLayer):
         g_x_hat = g2 * x_hat
         dx = dw = db = None
         if ctx.needs[0]:
-            gamma = weight.reshape([-1, 1])
-            a = paddle.matmul(g2, gamma) * (rstd / x2.shape[1])
-            b = paddle.matmul(g_x_hat, gamma) * (rstd / x2.shape[1])
+            gamma, rstd_n = weight.reshape([-1, 1]), rstd / x2.shape[1]
+            a = paddle.matmul(g2, gamma) * rstd_n
+            b = paddle.matmul(g_x_hat, gamma) * rstd_n
             dx = g2 * paddle.matmul(rstd, gamma.reshape([1, -1])) - x_hat * paddle.matmul(b, ones)
             dx = paddle.addmm(dx, a, ones, beta=1.0, alpha=-1.0).reshape(x.shape)
         if ctx.needs[1]:
