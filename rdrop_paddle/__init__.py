@@ -1,10 +1,22 @@
 """rdrop_paddle: R-Drop (Liang et al., NeurIPS 2021) for PaddlePaddle.
 
-Importing this package before ``paddle`` sets the CPU threading environment
-(see :mod:`rdrop_paddle.runtime`); the user's own values always win.
+Importing the package has no side effects and does not import paddle; the names below
+load on first use.  On CPU, call :func:`rdrop_paddle.cpu.configure` before ``import paddle``
+(the tools do this themselves).
 """
-from rdrop_paddle.runtime import configure_cpu_env
+import importlib
 
-configure_cpu_env()
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
+_LAZY = {"RDropLoss": "rdrop_paddle.losses", "RDropCrossEntropy": "rdrop_paddle.losses",
+         "two_pass": "rdrop_paddle.rdrop", "rdrop_forward": "rdrop_paddle.rdrop",
+         "build_model": "rdrop_paddle.models"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rdrop_paddle' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_LAZY]

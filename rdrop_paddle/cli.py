@@ -1,12 +1,23 @@
-"""Command-line plumbing shared by the tools: ``-c CONFIG -o Section.key=value``."""
+"""Running a command: process setup, ``-c CONFIG -o Section.key=value`` parsing, one-line errors.
+
+``python tools/train.py ...`` and the ``rdrop-train`` console script both end in
+:func:`main`, which sets the CPU environment before anything imports paddle, then runs
+the command module's ``run(args)``.  Bad input prints one ``error: ...`` line and exits 2;
+a run that cannot go on (divergence, a failing data loader) exits 1.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Callable, Optional, Sequence
 
-from rdrop_paddle.config import Config, load_config
-from rdrop_paddle.errors import TrainingDiverged, UserInputError
+from rdrop_paddle.errors import DataLoadingError, TrainingDiverged, UserInputError
+
+COMMANDS = {name: f"rdrop_paddle.commands.{module}" for name, module in (
+    ("train", "train"), ("eval", "evaluate"), ("export", "export"), ("infer", "infer"),
+    ("convert", "convert"), ("align", "align"), ("compare", "compare"), ("study", "study"),
+    ("plot_logs", "plot_logs"))}
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
@@ -17,23 +28,46 @@ def config_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run(main: Callable[[], object]) -> None:
-    """Run ``main``; bad input (exit 2) or divergence (exit 1) becomes one ``error:`` line."""
+def run_safely(task: Callable[[], object]) -> int:
+    """Run ``task``; known errors become one ``error:`` line and an exit status."""
     try:
-        main()
+        result = task()
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except TrainingDiverged as e:
+        return 2
+    except (TrainingDiverged, DataLoadingError) as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
+    return result if isinstance(result, int) else 0
 
 
-def config_main(description: str, task: Callable[[Config], object],
-                argv: Optional[Sequence[str]] = None) -> None:
-    """Parse ``-c``/``-o``, load the typed config and call ``task(cfg)``."""
-    args = config_parser(description).parse_args(argv)
-    run(lambda: task(load_config(args.config, args.override)))
+def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of every tool: configure the process, parse, run, exit."""
+    from rdrop_paddle.cpu import configure_environment
+
+    configure_environment()  # before the command module imports paddle
+    try:
+        from rdrop_paddle.compat import check_paddle
+
+        check_paddle()
+    except ImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(COMMANDS[command])
+    args = module.build_parser().parse_args(argv)
+    sys.exit(run_safely(lambda: module.run(args)))
+
+
+def _entry(command: str) -> Callable[[], None]:
+    def entry() -> None:
+        main(command)
+    entry.__name__ = command
+    return entry
+
+
+train, eval_, export, infer, convert, align, compare, study, plot_logs = (
+    _entry(c) for c in ("train", "eval", "export", "infer", "convert", "align", "compare", "study",
+                        "plot_logs"))

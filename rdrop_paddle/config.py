@@ -1,21 +1,46 @@
 """Typed YAML configuration: sections Global / Model / Loss / Optimizer / Data.
 
-A config file is read with ``yaml.safe_load``, overridden by ``-o
-Section.key=value`` (values parsed as YAML scalars) and checked field by
-field: unknown sections or keys, wrong types and values outside a field's
-choices raise :class:`~rdrop_paddle.errors.UserInputError` naming them.
+A config file is read with a safe YAML loader, overridden by ``-o Section.key=value`` and
+checked field by field: unknown sections or keys, wrong types, values outside a field's
+choices or range raise :class:`~rdrop_paddle.errors.UserInputError` naming them.
+
+Scalars follow YAML 1.2, not PyYAML's 1.1: only ``true``/``false`` are booleans (``off``,
+``yes`` stay strings) and ``1e-3`` is a float.  An override of a text field takes the
+text as written (``-o Global.output_dir=yes`` is the folder ``yes``); ``~`` in paths is
+expanded.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import yaml
 
 from rdrop_paddle.errors import UserInputError
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2 booleans and floats."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?[0-9][0-9_]*\.[0-9_]*$"),
+    list("-+0123456789."))
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12Loader)
 
 
 def _choice(default: str, *choices: str) -> Any:
@@ -25,7 +50,7 @@ def _choice(default: str, *choices: str) -> Any:
 @dataclass
 class GlobalConfig:
     output_dir: str = "output/run"
-    seed: int = 42
+    seed: int = 42  # any integer in [0, 2**63)
     max_steps: int = 1000
     device: str = _choice("cpu", "gpu")
     log_every: int = 10
@@ -35,6 +60,7 @@ class GlobalConfig:
     resume: str = ""  # "" (refuse to overwrite a run), "auto" (latest in output_dir) or a .pdopt path
     amp: str = _choice("off", "fp16", "bf16")
     amp_level: str = _choice("O1", "O2")
+    stop_timeout: float = 300.0  # after SIGTERM: save at the next step boundary, or exit after this many s
 
 
 @dataclass
@@ -43,9 +69,16 @@ class ModelConfig:
     num_classes: int = 100
     image_size: int = 384
     pretrained: str = ""
-    dropout: float = 0.1
-    attn_dropout: float = 0.0
+    dropout: float = 0.1  # after the embeddings and in the MLP
+    attn_dropout: float = 0.0  # on the attention probabilities
+    proj_dropout: Optional[float] = None  # after the attention projection; null = attn_dropout (vit_src)
     drop_path: float = 0.0
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of ``build_model(self.name, ...)``."""
+        return {"num_classes": self.num_classes, "image_size": self.image_size,
+                "dropout": self.dropout, "attn_dropout": self.attn_dropout,
+                "proj_dropout": self.proj_dropout, "drop_path": self.drop_path}
 
 
 @dataclass
@@ -61,7 +94,7 @@ class OptimizerConfig:
     name: str = _choice("sgd", "adamw")
     lr: float = 1e-2
     momentum: float = 0.9
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # not applied to biases, norms, pos_embed, cls_token (timm, DeiT)
     warmup_steps: int = 500
     schedule: str = _choice("cosine", "constant")
     grad_clip: float = 1.0
@@ -93,24 +126,23 @@ class Config:
 
 
 _SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
+PATH_KEYS = {("Global", "output_dir"), ("Global", "resume"), ("Model", "pretrained"), ("Data", "root")}
 
 
-def _coerce(where: str, value: Any, typ: type, choices: tuple | None) -> Any:
+def _coerce(where: str, value: Any, hint: Any, choices: tuple | None) -> Any:
     """Check one value against its declared type; ints are accepted as floats."""
+    optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+    typ = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None and optional:
+        return None
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if typ is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-        try:
-            value = float(value)
-        except ValueError:
-            pass
     if typ is str and value is None:
         value = ""
-    if typ is str and isinstance(value, bool):  # YAML 1.1 reads a bare off/on as a bool
-        value = "on" if value else "off"
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise UserInputError(
-            f"{where}: expected {typ.__name__}, got {type(value).__name__} {value!r}")
+            f"{where}: expected {typ.__name__}{' or null' if optional else ''}, "
+            f"got {type(value).__name__} {value!r}")
     if choices and value not in choices:
         raise UserInputError(f"{where}: {value!r} is not one of {', '.join(choices)}")
     return value
@@ -123,88 +155,135 @@ def _section(cfg: Config, section: str, origin: str) -> Any:
     return getattr(cfg, section)
 
 
-def _apply(cfg: Config, section: str, key: str, value: Any, origin: str) -> None:
-    sec = _section(cfg, section, origin)
-    fields = {f.name: f for f in dataclasses.fields(sec)}
+def _field(cfg: Config, section: str, key: str, origin: str) -> dataclasses.Field:
+    fields = {f.name: f for f in dataclasses.fields(_section(cfg, section, origin))}
     if key not in fields:
         raise UserInputError(
-            f"{origin}: unknown key {section}.{key}; valid keys of {section}: "
-            f"{', '.join(fields)}")
-    hints = typing.get_type_hints(type(sec))
-    f = fields[key]
-    setattr(sec, key, _coerce(f"{origin}: {section}.{key}", value, hints[key],
-                              f.metadata.get("choices")))
+            f"{origin}: unknown key {section}.{key}; valid keys of {section}: {', '.join(fields)}")
+    return fields[key]
 
 
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """Split ``Section.key=value`` into its parts; the value is a YAML scalar."""
+def _apply(cfg: Config, section: str, key: str, value: Any, origin: str) -> None:
+    f = _field(cfg, section, key, origin)
+    sec = getattr(cfg, section)
+    value = _coerce(f"{origin}: {section}.{key}", value, typing.get_type_hints(type(sec))[key],
+                    f.metadata.get("choices"))
+    if (section, key) in PATH_KEYS and value:
+        value = os.path.expanduser(value)
+    setattr(sec, key, value)
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``Section.key=value`` into its parts (the value still as text)."""
     name, sep, raw = text.partition("=")
     section, dot, key = name.strip().partition(".")
     if not sep or not dot or not section or not key or "." in key:
         raise UserInputError(f"malformed override {text!r}: expected Section.key=value")
+    return section, key, raw
+
+
+def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) -> Any:
+    """A text field takes the text as written; other fields parse it as a YAML scalar."""
+    hint = typing.get_type_hints(type(_section(cfg, section, f"-o {text}")))[_field(cfg, section, key, f"-o {text}").name]
+    if hint is str:
+        return raw.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         raise UserInputError(f"override {text!r}: value is not valid YAML ({e})") from None
     if isinstance(value, (dict, list)):
         raise UserInputError(f"override {text!r}: value must be a scalar")
-    return section, key, value
+    return value
+
+
+def _read_yaml(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UserInputError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = _yaml(fh.read()) or {}
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        raise UserInputError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: top level must be a mapping of sections")
+    return data
 
 
 def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
     """Read ``path`` (or start from defaults) and apply ``Section.key=value`` overrides."""
     cfg = Config()
     if path is not None:
-        if not os.path.isfile(path):
-            raise UserInputError(f"config file not found: {path}")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as e:
-            raise UserInputError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise UserInputError(f"{path}: top level must be a mapping of sections")
-        for section, entries in data.items():
-            _section(cfg, section, path)
+        for section, entries in _read_yaml(path).items():
+            _section(cfg, str(section), path)
             if not isinstance(entries, dict):
                 raise UserInputError(f"{path}: section {section} must be a mapping")
             for key, value in entries.items():
-                _apply(cfg, section, key, value, path)
+                _apply(cfg, section, str(key), value, path)
     for text in overrides:
-        section, key, value = parse_override(text)
-        _apply(cfg, section, key, value, f"-o {text}")
+        section, key, raw = parse_override(text)
+        _apply(cfg, section, key, _override_value(cfg, section, key, raw, text), f"-o {text}")
     validate(cfg)
     return cfg
 
 
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserInputError(message)
+
+
 def validate(cfg: Config) -> None:
-    """Cross-field checks that a single type cannot express."""
-    positive = {"Global.max_steps": cfg.Global.max_steps,
-                "Global.log_every": cfg.Global.log_every,
-                "Global.eval_every": cfg.Global.eval_every,
-                "Global.save_every": cfg.Global.save_every,
-                "Model.num_classes": cfg.Model.num_classes,
-                "Model.image_size": cfg.Model.image_size,
-                "Data.batch_size": cfg.Data.batch_size,
-                "Data.eval_batch_size": cfg.Data.eval_batch_size,
-                "Global.keep_checkpoints": cfg.Global.keep_checkpoints}
-    for name, value in positive.items():
-        if value <= 0:
-            raise UserInputError(f"{name} must be positive, got {value}")
-    for name, value in {"Optimizer.accum_steps": cfg.Optimizer.accum_steps,
-                        "Data.max_per_card_batch": cfg.Data.max_per_card_batch,
-                        "Loss.kl_batch_size": cfg.Loss.kl_batch_size}.items():
-        if value < 0:
-            raise UserInputError(f"{name} must be >= 0, got {value}")
-    if cfg.Loss.alpha < 0:
-        raise UserInputError(f"Loss.alpha must be >= 0, got {cfg.Loss.alpha}")
-    if not 0.0 < cfg.Data.val_fraction < 1.0:
-        raise UserInputError(f"Data.val_fraction must be in (0, 1), got {cfg.Data.val_fraction}")
+    """Ranges and cross-field checks that a single type cannot express."""
+    g, m, lo, o, d = cfg.Global, cfg.Model, cfg.Loss, cfg.Optimizer, cfg.Data
+    for name, value in {"Global.max_steps": g.max_steps, "Global.log_every": g.log_every,
+                        "Global.eval_every": g.eval_every, "Global.save_every": g.save_every,
+                        "Global.keep_checkpoints": g.keep_checkpoints,
+                        "Model.num_classes": m.num_classes, "Model.image_size": m.image_size,
+                        "Data.batch_size": d.batch_size, "Data.eval_batch_size": d.eval_batch_size}.items():
+        _check(value > 0, f"{name} must be positive, got {value}")
+    for name, value in {"Optimizer.accum_steps": o.accum_steps, "Optimizer.warmup_steps": o.warmup_steps,
+                        "Data.max_per_card_batch": d.max_per_card_batch, "Data.num_workers": d.num_workers,
+                        "Loss.kl_batch_size": lo.kl_batch_size, "Data.split_seed": d.split_seed}.items():
+        _check(value >= 0, f"{name} must be >= 0, got {value}")
+    _check(0 <= g.seed < 2 ** 63, f"Global.seed must be in [0, 2**63), got {g.seed}")
+    _check(0 <= d.split_seed < 2 ** 32, f"Data.split_seed must be in [0, 2**32), got {d.split_seed}")
+    for name, value in {"Model.dropout": m.dropout, "Model.attn_dropout": m.attn_dropout,
+                        "Model.proj_dropout": m.proj_dropout, "Model.drop_path": m.drop_path,
+                        "Optimizer.momentum": o.momentum}.items():
+        _check(value is None or 0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value}")
+    for name, value in {"Loss.alpha": lo.alpha, "Optimizer.weight_decay": o.weight_decay,
+                        "Optimizer.grad_clip": o.grad_clip}.items():
+        _check(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
+    _check(math.isfinite(o.lr) and o.lr > 0, f"Optimizer.lr must be a finite number > 0, got {o.lr}")
+    _check(math.isfinite(g.stop_timeout) and g.stop_timeout > 0,
+           f"Global.stop_timeout must be a finite number of seconds > 0, got {g.stop_timeout}")
+    _check(0.0 < d.val_fraction < 1.0, f"Data.val_fraction must be in (0, 1), got {d.val_fraction}")
+    _check(bool(g.output_dir.strip()), "Global.output_dir must not be empty")
+    _check(not os.path.isfile(g.output_dir), f"Global.output_dir {g.output_dir} is a file, not a folder")
+
+
+RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_dropout", "proj_dropout",
+                         "drop_path"),
+               "Loss": ("alpha", "mode", "convention", "kl_batch_size"),
+               "Optimizer": ("name", "lr", "momentum", "weight_decay", "warmup_steps", "schedule", "grad_clip"),
+               "Data": ("name", "batch_size", "val_fraction", "split_seed"), "Global": ("seed",)}
+
+
+def resume_differences(saved: dict, cfg: Config) -> list[str]:
+    """Keys that define a run and differ between a saved config dict and ``cfg``."""
+    now = cfg.to_dict()
+    return [f"{sec}.{key}: {saved.get(sec, {}).get(key)!r} -> {now[sec][key]!r}"
+            for sec, keys in RESUME_KEYS.items() for key in keys
+            if saved.get(sec, {}).get(key) != now[sec][key]]
 
 
 def save_config(cfg: Config, path: str) -> None:
     """Write the resolved config as YAML (atomically)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
-    os.replace(tmp, path)
+    from rdrop_paddle.io import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+
+    atomic_write(path, write)

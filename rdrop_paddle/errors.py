@@ -1,8 +1,8 @@
-"""The exceptions a tool reports as one line: bad user input and a diverged run.
+"""The exceptions a tool reports as one line.
 
-Tools print their message as a single ``error: ...`` line and exit non-zero
-(2 for bad input, 1 for a diverged run); anything else is a bug and keeps its
-traceback.
+Tools print the message as a single ``error: ...`` line and exit non-zero: 2 for bad
+input (a missing or hostile file, a bad config value), 1 for a run that cannot go on
+(a diverged loss, a failing data loader).  Anything else is a bug and keeps its traceback.
 """
 
 
@@ -10,5 +10,13 @@ class UserInputError(ValueError):
     """Bad input from the user; the message names the offending path, key or shape."""
 
 
+class UnsafeFileError(UserInputError):
+    """A file whose pickle would call something other than the allowed array builders."""
+
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last saved checkpoint is left untouched."""
+    """Non-finite loss, weights or evaluation; nothing non-finite was saved."""
+
+
+class DataLoadingError(RuntimeError):
+    """The data set, sampler or a DataLoader worker failed; the message carries its error."""

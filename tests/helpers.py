@@ -1,12 +1,17 @@
-"""Running the tools as a user does: a fresh Python process per command."""
+"""Running the tools as a user does, and files in genuine formats for the tests to read."""
+import io
 import os
+import pickle
 import subprocess
 import sys
+import tarfile
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None) -> subprocess.CompletedProcess:
+def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None, env=None) -> subprocess.CompletedProcess:
     """``python tools/X.py ...`` or, with ``launch=N``, under ``paddle.distributed.launch``."""
     cmd = [sys.executable]
     if launch:
@@ -14,11 +19,56 @@ def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None) -> subpro
         if log_dir:
             cmd += ["--log_dir", str(log_dir)]
     cmd += [os.path.join(ROOT, args[0])] + [str(a) for a in args[1:]]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
-def train_ok(*args, launch: int = 0, log_dir=None) -> subprocess.CompletedProcess:
+def train_ok(*args, launch: int = 0, log_dir=None, env=None) -> subprocess.CompletedProcess:
     """``tools/train.py ARGS`` that must succeed (its output is shown when it does not)."""
-    res = run_tool("tools/train.py", *args, launch=launch, log_dir=log_dir)
+    res = run_tool("tools/train.py", *args, launch=launch, log_dir=log_dir, env=env)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     return res
+
+
+def one_error_line(res: subprocess.CompletedProcess, status: int = 2) -> str:
+    """The single ``error:`` line of a tool that failed as documented (no traceback)."""
+    assert res.returncode == status, (res.returncode, res.stderr[-3000:])
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, res.stderr[-3000:]
+    return errors[0]
+
+
+def cifar_split(rng, n):
+    data = rng.randint(0, 256, size=(n, 3072)).astype(np.uint8)
+    return {b"filenames": [f"img_{i}.png".encode() for i in range(n)], b"batch_label": b"tiny",
+            b"fine_labels": rng.randint(0, 100, n).tolist(),
+            b"coarse_labels": rng.randint(0, 20, n).tolist(), b"data": data}
+
+
+def write_tar(path, members: dict) -> None:
+    """A ``.tar.gz`` whose ``cifar-100-python/{name}`` members hold the given bytes."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, raw in members.items():
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+
+
+def make_cifar100(path, n_train=24, n_test=10, seed=0):
+    """Write ``cifar-100-python.tar.gz`` as the original: pickled dicts with bytes keys."""
+    rng = np.random.RandomState(seed)
+    splits = {"train": cifar_split(rng, n_train), "test": cifar_split(rng, n_test),
+              "meta": {b"fine_label_names": [b"c%d" % i for i in range(100)]}}
+    write_tar(path, {name: pickle.dumps(obj, protocol=2) for name, obj in splits.items()})
+    return splits
+
+
+class Hostile:
+    """Unpickling this writes a marker file: what a crafted ``__reduce__`` could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))

@@ -1,4 +1,7 @@
 """Typed config: YAML + overrides, type and key errors."""
+import os
+import re
+
 import pytest
 import yaml
 
@@ -10,6 +13,19 @@ def write(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     return str(path)
+
+
+def test_yaml_12_scalars_and_text_overrides(tmp_path):
+    """off/yes stay text (YAML 1.2), 1e-3 is a float, a text override is taken as written."""
+    path = write(tmp_path, "Global:\n  amp: off\n  output_dir: yes\nOptimizer:\n  lr: 1e-3\n")
+    cfg = load_config(path, ["Data.root=~/data/cifar", "Model.proj_dropout=null"])
+    assert cfg.Global.amp == "off" and cfg.Global.output_dir == "yes"
+    assert cfg.Optimizer.lr == pytest.approx(1e-3)
+    assert cfg.Data.root == os.path.expanduser("~/data/cifar") and not cfg.Data.root.startswith("~")
+    assert cfg.Model.proj_dropout is None
+    assert load_config(None, ["Global.output_dir=yes"]).Global.output_dir == "yes"
+    assert load_config(None, ["Global.output_dir=2024"]).Global.output_dir == "2024"
+    assert load_config(None, ["Model.proj_dropout=0.1"]).Model.proj_dropout == 0.1
 
 
 def test_yaml_then_overrides_as_yaml_scalars(tmp_path):
@@ -34,9 +50,21 @@ def test_later_override_wins():
     ("Global.seed=true", "expected int, got bool"),
     ("Loss.mode=thrice", "'thrice' is not one of concat, twice"),
     ("Global.max_steps=0", "Global.max_steps must be positive"),
+    ("Global.seed=-1", "Global.seed must be in [0, 2**63)"),
+    ("Global.seed=9223372036854775808", "Global.seed must be in [0, 2**63)"),
+    ("Loss.alpha=.nan", "Loss.alpha must be a finite number >= 0, got nan"),
+    ("Optimizer.lr=.nan", "Optimizer.lr must be a finite number > 0"),
+    ("Optimizer.lr=.inf", "Optimizer.lr must be a finite number > 0"),
+    ("Optimizer.lr=-0.1", "Optimizer.lr must be a finite number > 0"),
+    ("Optimizer.grad_clip=-1", "Optimizer.grad_clip must be a finite number >= 0"),
+    ("Optimizer.warmup_steps=-5", "Optimizer.warmup_steps must be >= 0"),
+    ("Model.dropout=1.5", "Model.dropout must be in [0, 1)"),
+    ("Model.proj_dropout=1", "Model.proj_dropout must be in [0, 1)"),
+    ("Data.num_workers=-1", "Data.num_workers must be >= 0"),
+    ("Global.output_dir=", "Global.output_dir must not be empty"),
 ])
 def test_type_and_value_errors_name_the_key(override, needle):
-    with pytest.raises(UserInputError, match=needle.replace("(", r"\(")):
+    with pytest.raises(UserInputError, match=re.escape(needle)):
         load_config(None, [override])
 
 
@@ -54,7 +82,17 @@ def test_malformed_override(text):
         parse_override(text)
 
 
+def test_output_dir_that_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserInputError, match="is a file, not a folder"):
+        load_config(None, [f"Global.output_dir={tmp_path / 'f'}"])
+
+
 def test_bad_files(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("Global:\n  output_dir: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserInputError, match="latin.yaml: not UTF-8 text"):
+        load_config(str(latin))
     with pytest.raises(UserInputError, match="config file not found: .*nope.yaml"):
         load_config(str(tmp_path / "nope.yaml"))
     with pytest.raises(UserInputError, match="not valid YAML"):
@@ -72,8 +110,6 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_shipped_configs_load():
-    import os
-
     root = os.path.join(os.path.dirname(__file__), "..", "configs")
     for name in sorted(os.listdir(root)):
         assert isinstance(load_config(os.path.join(root, name)), Config)

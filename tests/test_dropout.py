@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 import pytest
 
-from rdrop_paddle.models.dropout import Dropout
+from rdrop_paddle.cpu.dropout import Dropout
 
 
 def test_statistics_and_scale():

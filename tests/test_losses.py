@@ -83,8 +83,30 @@ def test_bad_reduction_and_mask_shape_are_named():
     with pytest.raises(ValueError, match="none, sum, mean, batchmean"):
         RDropLoss("avg")
     x = paddle.zeros([2, 3, 4])
-    with pytest.raises(ValueError, match="pad_mask"):
+    with pytest.raises(ValueError, match=r"pad_mask of shape \[3, 2\] does not broadcast to logits of "
+                                         r"shape \[2, 3, 4\]"):
         RDropLoss()(x, x, paddle.ones([3, 2], dtype="bool"))
+    with pytest.raises(ValueError, match=r"\[2, 3, 3\]"):
+        RDropLoss()(x, x, paddle.ones([2, 3, 3], dtype="bool"))
+
+
+@pytest.mark.parametrize("shape", ["BTC", "BT", "BT1"])
+def test_every_mask_shape_of_a_sequence(logits, shape):
+    p, q = logits
+    keep = np.random.RandomState(8).rand(6, 5) > 0.4
+    mask = {"BTC": np.repeat(keep[..., None], 11, -1), "BT": keep, "BT1": keep[..., None]}[shape]
+    got = RDropLoss("none")(paddle.to_tensor(p), paddle.to_tensor(q), paddle.to_tensor(mask)).item()
+    np.testing.assert_allclose(got, numpy_paddlenlp(p, q, "none", keep[..., None]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", ["B", "B1", "BC"])
+def test_per_sample_masks_for_classification(shape):
+    rng = np.random.RandomState(9)
+    p, q = rng.randn(7, 5).astype(np.float32), rng.randn(7, 5).astype(np.float32)
+    keep = np.array([1, 0, 1, 1, 0, 1, 1], bool)
+    mask = {"B": keep, "B1": keep[:, None], "BC": np.repeat(keep[:, None], 5, 1)}[shape]
+    got = RDropLoss("none")(paddle.to_tensor(p), paddle.to_tensor(q), paddle.to_tensor(mask)).item()
+    np.testing.assert_allclose(got, numpy_paddlenlp(p[keep], q[keep], "none"), rtol=1e-5)
 
 
 @pytest.mark.parametrize("convention", ["readme", "vit_src"])
@@ -125,6 +147,43 @@ def test_alpha_zero_is_plain_cross_entropy_without_second_pass():
     assert out["kl"].item() == 0.0
     with pytest.raises(ValueError, match="second pass"):
         RDropCrossEntropy(0.3)(paddle.to_tensor(p_np), None, paddle.to_tensor(y_np))
+
+
+def test_official_fp32_gradient_is_nan_past_underflow_this_one_is_not():
+    """A logit gap above ~104 underflows a float32 probability to 0: the official snippet's
+    kl_div gradient is then NaN (0 * log 0), this package's stays finite."""
+    p_np = np.array([[120.0, 0.0, 1.0]], np.float32)
+    q_np = np.array([[0.0, 120.0, 2.0]], np.float32)
+    tp, tq = torch.tensor(p_np, requires_grad=True), torch.tensor(q_np, requires_grad=True)
+    official_compute_kl_loss(tp, tq).backward()
+    assert torch.isnan(tp.grad).any()
+    p = paddle.to_tensor(p_np, stop_gradient=False)
+    q = paddle.to_tensor(q_np, stop_gradient=False)
+    RDropLoss()(p, q).backward()
+    assert np.isfinite(p.grad.numpy()).all() and np.isfinite(q.grad.numpy()).all()
+
+
+def test_ignore_index_and_padding_in_the_cross_entropy():
+    """CE over [B, T, C] skips labels of -100 as torch's and paddle's cross_entropy do, and
+    averages over the counted positions, as torch does.  (Paddle 3.3's CPU 'mean' with
+    ignore_index divides by all positions: 10 counted of 12 gives 10/12 of torch's value.)"""
+    rng = np.random.RandomState(10)
+    logits = rng.randn(3, 4, 6).astype(np.float32)
+    labels = rng.randint(0, 6, (3, 4))
+    labels[0, 1] = labels[2, 3] = -100
+    out = RDropCrossEntropy(0.0)(paddle.to_tensor(logits), None, paddle.to_tensor(labels))
+    theirs = TF.cross_entropy(torch.tensor(logits).reshape(-1, 6), torch.tensor(labels).reshape(-1),
+                              ignore_index=-100).item()
+    paddle_sum = paddle.nn.functional.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(labels),
+                                                    ignore_index=-100, reduction="sum").item()
+    np.testing.assert_allclose(out["loss"].item(), theirs, rtol=1e-6)
+    np.testing.assert_allclose(out["loss"].item() * 10, paddle_sum, rtol=1e-6)
+    keep = labels != -100
+    keep[1, 0] = False  # a padded position with a real label: the mask removes it too
+    masked = RDropCrossEntropy(0.0)(paddle.to_tensor(logits), None, paddle.to_tensor(labels),
+                                    pad_mask=paddle.to_tensor(keep))
+    expected = TF.cross_entropy(torch.tensor(logits)[torch.tensor(keep)], torch.tensor(labels)[torch.tensor(keep)])
+    np.testing.assert_allclose(masked["loss"].item(), expected.item(), rtol=1e-6)
 
 
 def test_stable_for_huge_logits_and_under_bf16():

@@ -7,7 +7,7 @@ import pytest
 
 from rdrop_paddle.engine.evaluate import topk_correct
 from rdrop_paddle.engine.optim import warmup_cosine
-from rdrop_paddle.engine.step import forward_loss
+from rdrop_paddle.rdrop import rdrop_forward
 from rdrop_paddle.losses import RDropCrossEntropy
 from rdrop_paddle.models import build_model
 
@@ -27,14 +27,14 @@ def test_concat_and_twice_agree_without_dropout(convention):
     x, y = _batch()
     outs = {}
     for mode in ("concat", "twice"):
-        out = forward_loss(model, crit, x, y, mode)
+        out = rdrop_forward(model, crit, x, y, mode)
         out["loss"].backward()
         outs[mode] = (out["loss"].item(), model.head.weight.grad.numpy().copy())
         model.clear_gradients()
     np.testing.assert_allclose(outs["concat"][0], outs["twice"][0], rtol=1e-6)
     np.testing.assert_allclose(outs["concat"][1], outs["twice"][1], rtol=1e-5, atol=1e-6)
     # Without dropout both passes are equal: KL is 0 and the loss is CE (x2 for vit_src).
-    base = forward_loss(model, RDropCrossEntropy(0.0), x, y, "concat")["loss"].item()
+    base = rdrop_forward(model, RDropCrossEntropy(0.0), x, y, "concat")["loss"].item()
     np.testing.assert_allclose(outs["concat"][0], base * (2 if convention == "vit_src" else 1),
                                rtol=1e-5)
 
@@ -45,7 +45,7 @@ def test_two_dropout_passes_give_positive_kl():
     model.train()
     x, y = _batch()
     for mode in ("concat", "twice"):
-        assert forward_loss(model, RDropCrossEntropy(0.3), x, y, mode)["kl"].item() > 0
+        assert rdrop_forward(model, RDropCrossEntropy(0.3), x, y, mode)["kl"].item() > 0
 
 
 def test_warmup_cosine_by_hand():
@@ -80,11 +80,11 @@ def test_vit_src_equals_readme_at_twice_the_lr_and_half_the_clip():
         model = build_model("vit_nano_patch4_8", dropout=0.1)
         cfg = OptimizerConfig(name="sgd", lr=0.05 * scale, grad_clip=0.5 / scale, warmup_steps=0)
         sched = build_scheduler(cfg, 10)
-        opt = build_optimizer(cfg, model.parameters(), sched)
+        opt = build_optimizer(cfg, model, sched)
         crit = RDropCrossEntropy(0.3, convention)
         for step in range(3):
             paddle.seed(100 + step)  # the same dropout masks in both runs
-            forward_loss(model, crit, x, y, "concat")["loss"].backward()
+            rdrop_forward(model, crit, x, y, "concat")["loss"].backward()
             opt.step()
             opt.clear_grad()
             sched.step()

@@ -1,56 +1,98 @@
-"""The training tool over time: exact resume after SIGTERM, accumulation, divergence, 2-rank eval."""
-import json
+"""The training tool over time and under faults: exact resume (SIGTERM, kill -9, epoch
+boundaries), divergence, locks, stuck and failing data, 2-rank runs."""
+import os
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
-import paddle
 import pytest
 
-from helpers import ROOT, run_tool, train_ok
+from helpers import ROOT, one_error_line, run_tool, train_ok
 from rdrop_paddle.config import load_config
-from rdrop_paddle.engine.builders import batch_plan
+from rdrop_paddle.data.sampler import batch_plan
+from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import load_paddle
 
 BASE = ["-c", "configs/quickstart.yaml", "-o", "Global.log_every=5", "-o", "Global.eval_every=1000"]
+STRADDLE = ["-o", "Data.batch_size=63", "-o", "Optimizer.accum_steps=3", "-o", "Optimizer.schedule=constant",
+            "-o", "Optimizer.warmup_steps=0"]  # 1438 / 63: steps straddle epoch boundaries
 
 
-def _params(path):
-    return {k: v.numpy() for k, v in paddle.load(str(path)).items()}
+def newest(out):
+    """(step, weights, train state) of the newest checkpoint in ``out``."""
+    mgr = checkpoint.CheckpointManager(str(out), 1)
+    step = mgr.steps()[-1]
+    weights, state = checkpoint.read(mgr.path(step))
+    return step, weights, state
 
 
-def _train(out, *extra, launch=0, log_dir=None):
-    return train_ok(*BASE, "-o", f"Global.output_dir={out}", *extra, launch=launch, log_dir=log_dir)
+def same_weights(a, b) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _train(out, *extra, launch=0, log_dir=None, env=None):
+    return train_ok(*BASE, "-o", f"Global.output_dir={out}", *extra, launch=launch, log_dir=log_dir, env=env)
+
+
+def _start(out, *extra):
+    cmd = [sys.executable, f"{ROOT}/tools/train.py", *BASE, "-o", f"Global.output_dir={out}", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, text, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (path.exists() and text in path.read_text()):
+        time.sleep(0.02)
 
 
 def test_sigterm_then_resume_is_bit_identical(tmp_path):
     steps = ["-o", "Global.max_steps=120", "-o", "Global.save_every=1000"]
     _train(tmp_path / "full", *steps)
-
     out = tmp_path / "cut"
-    cmd = [sys.executable, f"{ROOT}/tools/train.py", *BASE, "-o", f"Global.output_dir={out}", *steps]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    log = out / "train.log"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and "step 10/" in log.read_text()):
-        time.sleep(0.02)
+    proc = _start(out, *steps)
+    _wait_for(out / "train.log", "step 10/")
     proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-2000:]
-    saved = [l for l in log.read_text().splitlines() if "SIGTERM: saved step" in l]
+    saved = [l for l in (out / "train.log").read_text().splitlines() if "SIGTERM: saved step" in l]
     assert saved, "the run finished before SIGTERM arrived"
     cut_at = int(saved[0].split("saved step ")[1].split()[0])
     assert 10 <= cut_at < 120
-
     _train(out, *steps)  # the config says resume: auto
-    assert f"resume at step {cut_at}" in log.read_text()
-    full, resumed = _params(tmp_path / "full" / "latest.pdparams"), _params(out / "latest.pdparams")
-    assert all(np.array_equal(full[k], resumed[k]) for k in full)
-    opt_full = paddle.load(str(tmp_path / "full" / "latest.pdopt"))
-    opt_resumed = paddle.load(str(out / "latest.pdopt"))
-    assert opt_full["step"] == opt_resumed["step"] == 120
+    assert f"resume at step {cut_at}" in (out / "train.log").read_text()
+    step_full, full, _ = newest(tmp_path / "full")
+    step_cut, resumed, _ = newest(out)
+    assert step_full == step_cut == 120 and same_weights(full, resumed)
+
+
+def test_resume_is_exact_when_steps_straddle_epochs_and_workers_change(tmp_path):
+    _train(tmp_path / "full", *STRADDLE, "-o", "Global.max_steps=50")
+    _train(tmp_path / "cut", *STRADDLE, "-o", "Global.max_steps=30", "-o", "Data.num_workers=2")
+    _train(tmp_path / "cut", *STRADDLE, "-o", "Global.max_steps=50")
+    assert "notice: Global.max_steps 30 -> 50" in (tmp_path / "cut" / "train.log").read_text()
+    assert same_weights(newest(tmp_path / "full")[1], newest(tmp_path / "cut")[1])
+
+
+def test_kill_9_at_any_moment_loses_at_most_save_every_steps(tmp_path):
+    steps = ["-o", "Global.max_steps=40", "-o", "Global.save_every=1"]
+    _train(tmp_path / "full", *steps)
+    out = tmp_path / "killed"
+    for delay in (2.2, 2.9, 3.6):
+        proc = _start(out, *steps)
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate()
+    _train(out, *steps)
+    assert same_weights(newest(tmp_path / "full")[1], newest(out)[1])
+    assert not [n for n in os.listdir(out / "checkpoints") if n.startswith(".tmp")]
+
+
+def test_large_seed_trains(tmp_path):
+    _train(tmp_path / "run", "-o", "Global.max_steps=3", "-o", f"Global.seed={2 ** 40}")
+    assert newest(tmp_path / "run")[0] == 3
 
 
 def test_accumulation_equals_one_big_batch(tmp_path):
@@ -58,46 +100,133 @@ def test_accumulation_equals_one_big_batch(tmp_path):
               "-o", "Optimizer.lr=0.1"]
     _train(tmp_path / "one", *common)
     _train(tmp_path / "acc", *common, "-o", "Optimizer.accum_steps=2")
-    one, acc = _params(tmp_path / "one" / "latest.pdparams"), _params(tmp_path / "acc" / "latest.pdparams")
+    one, acc = newest(tmp_path / "one")[1], newest(tmp_path / "acc")[1]
     for k in one:
         np.testing.assert_allclose(one[k], acc[k], atol=1e-6, err_msg=k)
 
 
+def test_divergence_saves_nothing_non_finite(tmp_path):
+    out = tmp_path / "run"
+    res = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=30",
+                   "-o", "Global.save_every=1", "-o", "Optimizer.name=sgd", "-o", "Optimizer.lr=1e30",
+                   "-o", "Optimizer.grad_clip=0", "-o", "Optimizer.warmup_steps=0", "-o", "Global.eval_every=1")
+    line = one_error_line(res, status=1)
+    assert "non-finite" in line and "nothing was saved" in line
+    for name in os.listdir(out / "checkpoints") if (out / "checkpoints").exists() else []:
+        weights, _ = checkpoint.read(str(out / "checkpoints" / name))
+        assert all(np.isfinite(v).all() for v in weights.values())
+    if (out / "best.pdparams").exists():
+        assert all(np.isfinite(v).all() for v in load_paddle(str(out / "best.pdparams")).values())
+
+
+def test_eval_refuses_non_finite_weights(tmp_path):
+    import paddle
+
+    out = tmp_path / "run"
+    _train(out, "-o", "Global.max_steps=2")
+    weights = load_paddle(str(out / "best.pdparams"))
+    weights["head.bias"] = np.full_like(weights["head.bias"], np.nan)
+    paddle.save({k: paddle.to_tensor(v) for k, v in weights.items()}, str(tmp_path / "nan.pdparams"))
+    res = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={tmp_path / 'ev'}",
+                   "-o", f"Model.pretrained={tmp_path / 'nan.pdparams'}")
+    assert "gives non-finite logits" in one_error_line(res, status=1)
+    assert not (tmp_path / "ev" / "metrics.json").exists()
+
+
+def test_resume_with_another_optimizer_is_refused_before_anything_changes(tmp_path):
+    out = tmp_path / "run"
+    _train(out, "-o", "Global.max_steps=2")
+    config = (out / "config.yaml").read_text()
+    res = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=4",
+                   "-o", "Optimizer.name=sgd")
+    assert "the config differs (Optimizer.name: 'adamw' -> 'sgd')" in one_error_line(res)
+    assert (out / "config.yaml").read_text() == config and newest(out)[0] == 2
+    res = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", "-o", "Global.resume=",
+                   "-o", "Global.max_steps=4")
+    assert "already holds a run" in one_error_line(res)
+
+
+def test_a_second_run_on_the_same_output_dir_is_refused(tmp_path):
+    out = tmp_path / "run"
+    first = _start(out, "-o", "Global.max_steps=400")
+    _wait_for(out / "train.log", "step 5/")
+    second = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=400")
+    assert "is in use by another training run" in one_error_line(second)
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert (out / "train.log").read_text().count("train vit_nano") == 1
+
+
+_CUSTOM = """
+import sys, time, numpy as np
+from rdrop_paddle.cpu import configure_environment
+configure_environment()
+from rdrop_paddle.cli import run_safely
+from rdrop_paddle.commands.train import train
+from rdrop_paddle.config import load_config
+from rdrop_paddle.data.digits import build_digits
+
+train_set, val_set = build_digits(0.2, 0)
+class Broken(type(train_set)):
+    def __getitem__(self, key):
+        if key[1][2] >= 64 * 3:  # sample positions of step 4 on
+            if sys.argv[2] == "stuck":
+                time.sleep(3600)
+            raise OSError("disk read error")
+        return super().__getitem__(key)
+cfg = load_config("configs/quickstart.yaml", [f"Global.output_dir={sys.argv[1]}", "Global.stop_timeout=3",
+                                              "Global.log_every=1", "Global.save_every=2"])
+broken = Broken(train_set.images, train_set.labels, train_set.transform)
+sys.exit(run_safely(lambda: train(cfg, datasets=(broken, val_set))))
+"""
+
+
+def test_failing_data_ends_the_run_with_its_error(tmp_path):
+    res = subprocess.run([sys.executable, "-c", _CUSTOM, str(tmp_path / "run"), "fail"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert "data loading failed: OSError: disk read error" in one_error_line(res, status=1)
+
+
+def test_sigterm_ends_a_run_whose_data_is_stuck(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", _CUSTOM, str(out), "stuck"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / "train.log", "step 3/")
+    time.sleep(0.5)
+    start = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and time.time() - start < 20
+    assert "no step boundary within 3 s; exiting without saving; the newest checkpoint is step 2" in stderr
+
+
+def test_dataloader_workers_die_with_a_killed_trainer(tmp_path):
+    proc = _start(tmp_path / "run", "-o", "Data.num_workers=2", "-o", "Global.max_steps=100000")
+    _wait_for(tmp_path / "run" / "train.log", "step 5/")
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) >= 2
+    proc.kill()
+    proc.communicate()
+    time.sleep(1.0)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}") and
+             "Z" not in open(f"/proc/{pid}/stat").read().split()[2]]
+    assert not alive
+
+
 def test_two_ranks_evaluate_every_sample_once(tmp_path):
+    import json
+
     _train(tmp_path / "run", "-o", "Global.max_steps=2", launch=2, log_dir=tmp_path / "log")
     res = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={tmp_path / 'run'}",
                    launch=2, log_dir=tmp_path / "log_eval")
     assert res.returncode == 0, res.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    single = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml",
-                      "-o", f"Global.output_dir={tmp_path / 'run'}")
+    single = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={tmp_path / 'run'}")
     assert single.returncode == 0
     one = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["count"] == one["count"] == 359  # an odd count: shards of 180 and 179
     assert metrics["top1"] == one["top1"] and metrics["top5"] == one["top5"]
-
-
-def test_divergence_stops_with_last_checkpoint_intact(tmp_path):
-    out = tmp_path / "run"
-    res = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=30",
-                   "-o", "Global.save_every=1", "-o", "Optimizer.name=sgd", "-o", "Optimizer.lr=1e12",
-                   "-o", "Optimizer.grad_clip=0", "-o", "Optimizer.warmup_steps=0")
-    assert res.returncode == 1 and "Traceback" not in res.stderr
-    (line,) = [l for l in res.stderr.splitlines() if l.startswith("error:")]
-    step = int(line.split("at step ")[1].split(";")[0])
-    state = paddle.load(str(out / "latest.pdopt"))
-    assert state["step"] == step - 1
-    assert all(np.isfinite(v).all() for v in _params(out / "latest.pdparams").values())
-
-
-def test_existing_run_is_never_overwritten(tmp_path):
-    out = tmp_path / "run"
-    _train(out, "-o", "Global.max_steps=2")
-    before = (out / "latest.pdparams").read_bytes()
-    res = run_tool("tools/train.py", *BASE, "-o", f"Global.output_dir={out}", "-o", "Global.resume=",
-                   "-o", "Global.max_steps=4")
-    assert res.returncode == 2 and "already holds checkpoints" in res.stderr
-    assert (out / "latest.pdparams").read_bytes() == before
 
 
 @pytest.mark.parametrize("world,overrides,plan", [
@@ -108,9 +237,10 @@ def test_existing_run_is_never_overwritten(tmp_path):
     (1, ["Data.batch_size=48", "Data.max_per_card_batch=20", "Optimizer.accum_steps=0"], (16, 3)),
 ])
 def test_batch_plan(world, overrides, plan):
-    assert batch_plan(load_config("configs/quickstart.yaml", overrides), world) == plan
+    cfg = load_config("configs/quickstart.yaml", overrides)
+    assert batch_plan(cfg.Data.batch_size, world, cfg.Optimizer.accum_steps, cfg.Data.max_per_card_batch) == plan
 
 
 def test_batch_plan_rejects_uneven_splits():
     with pytest.raises(UserInputError, match="not divisible by 3 cards"):
-        batch_plan(load_config("configs/quickstart.yaml"), 3)
+        batch_plan(64, 3)

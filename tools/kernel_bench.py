@@ -2,31 +2,19 @@
 
     python tools/kernel_bench.py [--model vit_small_patch16_224] [--batch 16]
 
-The profile behind the ratios of ``tools/benchmark.py``: each operator of a ViT block
-at the shapes of a train step (default: ViT-S/16, 224 px, batch 16 = an R-Drop
-``[x; x]`` step of batch 8), forward and forward+backward, median milliseconds.
-Paddle uses the package's layers (``models/cpu_ops.py``, ``models/dropout.py``) and
-``paddle.nn.functional`` for the rest; PyTorch uses ``torch.nn``.  The last column is
-the difference per step: times the uses per block, times 12 blocks.  Needs torch.
-GEMM rows swing by up to ±40% between runs on a shared machine (PyTorch's fresh
-allocations page-fault); the step benchmark is the reference for those.
-(The attention's second matmul, ``attn @ v``, and the projection are left out: they
-are GEMMs like ``q @ k^T`` and ``linear qkv``.)
+The profile behind the ratios of ``tools/benchmark.py``: each operator of a ViT block at
+the shapes of a train step (default: ViT-S/16, 224 px, batch 16 = an R-Drop ``[x; x]``
+step of batch 8), forward and forward+backward, median milliseconds, one process per
+framework.  Paddle uses the layers the models use (``rdrop_paddle.models.layers``) and
+``paddle.nn.functional`` for the rest; PyTorch uses ``torch.nn``.  The last column is the
+difference per step: times the uses per block, times the blocks.  Needs torch.  GEMM rows
+swing between runs on a shared machine; the step benchmark is the reference for those.
 """
 import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import rdrop_paddle  # noqa: E402,F401  (sets the CPU environment before paddle loads)
-import numpy as np  # noqa: E402
-
-SIZES = {"vit_small_patch16_224": (384, 6), "vit_base_patch16_224": (768, 12)}
+import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
+from rdrop_paddle.utils import bench
 
 
 def _block_ops(layers: dict, dim: int, heads: int, tokens: int, batch: int) -> dict:
@@ -52,8 +40,7 @@ def _paddle_layers() -> dict:
     import paddle
     import paddle.nn.functional as F
 
-    from rdrop_paddle.models.cpu_ops import LayerNorm, Linear
-    from rdrop_paddle.models.dropout import Dropout
+    from rdrop_paddle.models.layers import Dropout, LayerNorm, Linear
 
     paddle.seed(0)
     return {"linear": Linear, "layer_norm": lambda d: LayerNorm(d, epsilon=1e-6), "dropout": Dropout,
@@ -75,18 +62,10 @@ def _torch_layers() -> dict:
             "no_grad": torch.no_grad, "ones_like": torch.ones_like, "version": torch.__version__}
 
 
-def _time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def measure(layers: dict, shapes: list, op, repeats: int) -> tuple:
     """(forward ms, forward + backward ms) of ``op`` on random inputs of ``shapes``."""
+    import numpy as np
+
     rng = np.random.default_rng(0)
     xs = [layers["tensor"](rng.standard_normal(s).astype("float32")) for s in shapes]
 
@@ -98,43 +77,47 @@ def measure(layers: dict, shapes: list, op, repeats: int) -> tuple:
         y = op(*xs)
         y.backward(layers["ones_like"](y))
 
-    return _time(forward, repeats), _time(forward_backward, repeats)
+    return tuple(1e3 * bench.median_seconds(fn, repeats) for fn in (forward, forward_backward))
 
 
 def worker(fw: str, model: str, batch: int, repeats: int) -> dict:
     """Framework version and, per op, (forward ms, forward + backward ms, uses)."""
+    if fw == "paddle":
+        from rdrop_paddle.cpu import configure
+
+        configure("cpu")  # before anything imports paddle
+    from rdrop_paddle.models.registry import dims
+
+    dim, depth, heads = dims(model)
     layers = _paddle_layers() if fw == "paddle" else _torch_layers()
-    ops = _block_ops(layers, *SIZES[model], 197, batch)
-    return {"version": layers["version"],
+    ops = _block_ops(layers, dim, heads, 197, batch)
+    return {"version": layers["version"], "depth": depth,
             "ops": {name: (*measure(layers, shapes, op, repeats), uses)
                     for name, (shapes, op, uses) in ops.items()}}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="vit_small_patch16_224", choices=sorted(SIZES))
+    p.add_argument("--model", default="vit_small_patch16_224")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--worker", choices=("paddle", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, args.batch, args.repeats)))
+        bench.emit(worker(args.worker, args.model, args.batch, args.repeats))
         return
-    # One process per framework: their OpenMP runtimes spin-wait and would slow each other.
-    times = {}
-    for fw in ("paddle", "torch"):
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw, f"--model={args.model}",
-               f"--batch={args.batch}", f"--repeats={args.repeats}"]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        times[fw] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"{args.model}, batch {args.batch}, 197 tokens; Paddle {times['paddle']['version']}, "
-          f"PyTorch {times['torch']['version']}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    flags = [f"--model={args.model}", f"--batch={args.batch}", f"--repeats={args.repeats}"]
+    times = {fw: bench.run_worker(os.path.abspath(__file__), ["--worker", fw, *flags])
+             for fw in ("paddle", "torch")}
+    print(f"{bench.machine()}\n{args.model}, batch {args.batch}, 197 tokens; Paddle "
+          f"{times['paddle']['version']}, PyTorch {times['torch']['version']}")
     print("| op | uses | Paddle fwd ms | PyTorch fwd ms | Paddle fwd+bwd ms | PyTorch fwd+bwd ms "
           "| Paddle - PyTorch per step, ms |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    depth = times["paddle"]["depth"]
     for name, (pf, pb, uses) in times["paddle"]["ops"].items():
         tf, tb, _ = times["torch"]["ops"][name]
-        print(f"| {name} | {uses} | {pf:.2f} | {tf:.2f} | {pb:.2f} | {tb:.2f} | {12 * uses * (pb - tb):+.0f} |",
+        print(f"| {name} | {uses} | {pf:.2f} | {tf:.2f} | {pb:.2f} | {tb:.2f} | {depth * uses * (pb - tb):+.0f} |",
               flush=True)
 
 

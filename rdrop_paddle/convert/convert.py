@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from rdrop_paddle.convert.formats import to_canonical
-from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import check_fits
 from rdrop_paddle.models.vit import interpolate_pos_embed
 
 _LINEAR = re.compile(r"(blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)|head)\.weight")
@@ -54,21 +54,10 @@ def adapt_to_target(state: dict[str, np.ndarray], target: dict[str, tuple]) -> t
     return state, notices
 
 
-def check_fits(state: dict[str, np.ndarray], target: dict[str, tuple]) -> None:
-    """Raise one error naming every missing, unexpected or mis-shaped key."""
-    problems = [f"missing {k} {list(target[k])}" for k in target if k not in state]
-    problems += [f"unexpected {k} {list(state[k].shape)}" for k in state if k not in target]
-    problems += [f"shape of {k}: checkpoint {list(state[k].shape)} vs model {list(target[k])}"
-                 for k in target if k in state and tuple(state[k].shape) != tuple(target[k])]
-    if problems:
-        more = f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""
-        raise UserInputError("checkpoint does not fit the model: " + "; ".join(problems[:12]) + more)
-
-
 def convert_state_dict(source: dict[str, np.ndarray], fmt: str,
                        target: dict[str, tuple]) -> tuple[dict[str, np.ndarray], list[str]]:
     """Source checkpoint (``fmt``) -> Paddle state dict fitting ``target``, plus notices."""
     state = canonical_to_paddle(to_canonical(source, fmt))
     state, notices = adapt_to_target(state, target)
-    check_fits(state, target)
+    check_fits({k: v.shape for k, v in state.items()}, target, "checkpoint")
     return {k: v.astype(np.float32) for k, v in state.items()}, notices

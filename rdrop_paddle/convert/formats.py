@@ -117,18 +117,25 @@ TIMM: list[Rule] = [
      r"blocks.\1.\2.\3", _same),
 ]
 
-FORMATS: dict[str, list[Rule]] = {"npz": NPZ, "rdrop": RDROP, "hf": HF, "timm": TIMM}
+PADDLECLAS: list[Rule] = [  # PaddleClas ViT_*: timm's names, Paddle's [in, out] Linear weights
+    (rf"(blocks\.{_B}\.(?:attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)|head)\.weight", r"\1.weight", _t),
+    *TIMM,
+]
+
+FORMATS: dict[str, list[Rule]] = {"npz": NPZ, "rdrop": RDROP, "hf": HF, "timm": TIMM,
+                                  "paddleclas": PADDLECLAS}
 _QKV_ALIASES = {"query": "q", "key": "k", "value": "v"}
 
 
-def detect_format(keys) -> str:
-    """Name the format whose distinctive keys appear in ``keys``."""
+def detect_format(keys, path: str = "") -> str:
+    """Name the format whose distinctive keys appear in ``keys`` (a ``.pdparams`` file with
+    timm's names is PaddleClas: same names, Paddle's layout)."""
     keys = set(keys)
     probes = {"npz": "Transformer/encoder_norm/scale", "rdrop": "transformer.embeddings.cls_token",
               "hf": "vit.embeddings.cls_token", "timm": "cls_token"}
     for fmt, probe in probes.items():
         if probe in keys:
-            return fmt
+            return "paddleclas" if fmt == "timm" and path.lower().endswith(".pdparams") else fmt
     sample = ", ".join(sorted(keys)[:5])
     raise UserInputError(f"cannot tell the checkpoint format from its keys ({sample}, ...); "
                          f"pass --format one of {', '.join(FORMATS)}")

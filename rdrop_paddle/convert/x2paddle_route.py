@@ -16,8 +16,9 @@ import tempfile
 
 import numpy as np
 
-from rdrop_paddle.convert.formats import detect_format, to_canonical
+from rdrop_paddle.convert.formats import to_canonical
 from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import load_paddle
 
 _DIRECT = "use the direct route instead: --format auto"
 
@@ -47,18 +48,16 @@ def canonical_to_hf(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _hf_module(hf: dict[str, np.ndarray], num_heads: int):
     import torch
-    from transformers import ViTConfig, ViTForImageClassification
+    from transformers import ViTForImageClassification
+
+    from rdrop_paddle.convert.hf import vit_config
 
     conv = hf["vit.embeddings.patch_embeddings.projection.weight"]
     dim, chans, patch = conv.shape[0], conv.shape[1], conv.shape[2]
     grid = int(round((hf["vit.embeddings.position_embeddings"].shape[1] - 1) ** 0.5))
     layers = len({k.split(".")[2] for k in hf if k.startswith("vit.layers.")})
-    cfg = ViTConfig(hidden_size=dim, num_hidden_layers=layers, num_attention_heads=num_heads,
-                    intermediate_size=hf["vit.layers.0.mlp.fc1.weight"].shape[0],
-                    image_size=grid * patch, patch_size=patch, num_channels=chans,
-                    num_labels=hf["classifier.weight"].shape[0], layer_norm_eps=1e-6,
-                    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                    attn_implementation="eager")
+    cfg = vit_config(dim, layers, num_heads, grid * patch, patch, hf["classifier.weight"].shape[0],
+                     chans, mlp=hf["vit.layers.0.mlp.fc1.weight"].shape[0])
     model = ViTForImageClassification(cfg).eval()
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in hf.items()})
 
@@ -95,16 +94,15 @@ def map_x2paddle_names(params: dict[str, np.ndarray], hf_keys) -> dict[str, np.n
     return out
 
 
-def x2paddle_state_dict(source: dict[str, np.ndarray], num_heads: int) -> dict[str, np.ndarray]:
+def x2paddle_state_dict(source: dict[str, np.ndarray], fmt: str, num_heads: int) -> dict[str, np.ndarray]:
     """Trace the checkpoint's PyTorch ViT with x2paddle; return its parameters under HF names."""
     try:
-        import paddle
         import torch
         from x2paddle.convert import pytorch2paddle
     except ImportError as e:
         raise UserInputError(f"--format x2paddle needs torch, transformers and x2paddle "
                              f"({e.name} is missing); {_DIRECT}") from None
-    hf = canonical_to_hf(to_canonical(source, detect_format(source)))
+    hf = canonical_to_hf(to_canonical(source, fmt))
     module, shape = _hf_module(hf, num_heads)
     example = torch.from_numpy(np.random.RandomState(0).randn(*shape).astype(np.float32))
     with tempfile.TemporaryDirectory() as save_dir:
@@ -117,5 +115,5 @@ def x2paddle_state_dict(source: dict[str, np.ndarray], num_heads: int) -> dict[s
             ops = re.findall(r"=+ (\w+::\w+) =+", printed.getvalue())
             what = f"unsupported op(s) {', '.join(ops)}" if ops else f"{type(e).__name__}: {e}"
             raise UserInputError(f"x2paddle cannot trace this model ({what}); {_DIRECT}") from None
-        params = paddle.load(f"{save_dir}/model.pdparams")
+        params = load_paddle(f"{save_dir}/model.pdparams")
     return map_x2paddle_names({k: np.asarray(v) for k, v in params.items()}, hf.keys())

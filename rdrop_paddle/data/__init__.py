@@ -1,25 +1,40 @@
-"""Datasets by name (``Data.name``)."""
+"""Data sets by name (``Data.name``), the sample stream and the loaders."""
 from __future__ import annotations
 
-from paddle.io import Dataset
-
 from rdrop_paddle.config import DataConfig
-from rdrop_paddle.data.digits import ArrayDataset, load_digits_split
+from rdrop_paddle.data.dataset import ImageDataset, check_labels
 from rdrop_paddle.errors import UserInputError
 
 
-def build_datasets(cfg: DataConfig, image_size: int) -> tuple[Dataset, Dataset]:
-    """The (train, val) datasets of ``cfg.name`` at ``image_size``."""
+def build_datasets(cfg: DataConfig, image_size: int, num_classes: int) -> tuple[ImageDataset, ImageDataset]:
+    """The (train, val) data sets of ``cfg.name`` at ``image_size``; every label must be a
+    class of a ``num_classes`` model."""
     if cfg.name == "digits":
+        from rdrop_paddle.data.digits import build_digits
+
         if image_size != 8:
             raise UserInputError(f"Data.name digits has 8x8 images; Model.image_size is {image_size}")
-        split = load_digits_split(cfg.val_fraction, cfg.split_seed)
-        return ArrayDataset(*split["train"]), ArrayDataset(*split["val"])
-    if cfg.name == "cifar100":
+        train, val = build_digits(cfg.val_fraction, cfg.split_seed)
+    elif cfg.name == "cifar100":
         from rdrop_paddle.data.cifar100 import build_cifar100
 
-        return build_cifar100(cfg.root, image_size)
-    raise UserInputError(f"unknown Data.name {cfg.name!r}")
+        train, val = build_cifar100(cfg.root, image_size)
+    else:
+        raise UserInputError(f"unknown Data.name {cfg.name!r}")
+    for split, ds in (("training", train), ("validation", val)):
+        check_labels(ds.labels, num_classes, f"{cfg.name} {split} set")
+    return train, val
 
 
-__all__ = ["build_datasets", "ArrayDataset"]
+def class_names(cfg: DataConfig) -> list[str]:
+    """Class names of ``cfg.name`` (CIFAR-100's ``fine_label_names`` read from its archive)."""
+    if cfg.name == "digits":
+        from rdrop_paddle.data.digits import CLASS_NAMES
+
+        return list(CLASS_NAMES)
+    from rdrop_paddle.data.cifar100 import class_names as cifar_names, locate
+
+    return cifar_names(locate(cfg.root))
+
+
+__all__ = ["build_datasets", "class_names", "ImageDataset"]

@@ -1,38 +1,37 @@
 """CIFAR-100 from the original ``cifar-100-python.tar.gz`` (or its extracted folder).
 
-The archive holds pickles ``cifar-100-python/{train,test}`` whose ``data`` is
-uint8 ``[N, 3072]`` (RGB planes of 32x32) and ``fine_labels`` a list of ints.
-Nothing is downloaded: a missing file is an error saying where to put it.
-Transforms are the official ``vit_src`` ones: train RandomResizedCrop(scale
-0.05-1.0), test Resize, both then Normalize(mean 0.5, std 0.5); no flip.
+The archive holds pickles ``cifar-100-python/{train,test,meta}``: ``data`` is uint8
+``[N, 3072]`` (RGB planes of 32x32), ``fine_labels`` a list of ints, ``meta`` has
+``fine_label_names``.  They are read with the package's restricted unpickler
+(:func:`rdrop_paddle.io.load_pickle`): an archive whose pickles would run code is refused.
+Nothing is downloaded: a missing file is an error saying where to put it.  Transforms
+are the official ``vit_src`` ones (:mod:`rdrop_paddle.data.transforms`).
 """
 from __future__ import annotations
 
 import glob
 import os
-import pickle
 import tarfile
+import zlib
 
 import numpy as np
-from paddle.io import Dataset
-from paddle.vision import transforms as T
-from PIL import Image
 
+from rdrop_paddle.data.dataset import ImageDataset, check_labels
+from rdrop_paddle.data.transforms import EvalTransform, TrainTransform
 from rdrop_paddle.errors import UserInputError
-
-SPLITS = {"train": "train", "val": "test"}
-
+from rdrop_paddle.io import load_pickle
 
 ARCHIVE = "cifar-100-python.tar.gz"
+NUM_CLASSES = 100
 
 
 def locate(root: str) -> str:
     """The archive or extracted folder at ``root``; a folder of data sets (such as AI Studio's
     ``/root/paddlejob/workspace/train_data/datasets``) is searched one level deep."""
-    if not os.path.exists(root):
+    if not root or not os.path.exists(root):
         raise UserInputError(
-            f"CIFAR-100 not found at {root}: put {ARCHIVE} (or its extracted folder) there, "
-            f"or pass -o Data.root=PATH")
+            f"CIFAR-100 not found at {root or '(Data.root is empty)'}: put {ARCHIVE} (or its "
+            f"extracted folder) there, or pass -o Data.root=PATH")
     if os.path.isfile(root) or any(os.path.isfile(os.path.join(root, p))
                                    for p in ("train", "cifar-100-python/train")):
         return root
@@ -44,50 +43,59 @@ def locate(root: str) -> str:
     return found[0]
 
 
-def _read_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    name = f"cifar-100-python/{split}"
+def _read_member(root: str, name: str) -> tuple[bytes, str]:
+    """The bytes of ``cifar-100-python/{name}`` and a name for it in messages."""
     if os.path.isdir(root):
-        path = os.path.join(root, split)
-        if not os.path.isfile(path):
-            path = os.path.join(root, name)
-        if not os.path.isfile(path):
-            raise UserInputError(f"CIFAR-100 folder {root} has no {split!r} pickle")
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    else:
-        try:
-            with tarfile.open(root, "r:*") as tar:
-                raw = tar.extractfile(name).read()
-        except (KeyError, AttributeError):
-            raise UserInputError(f"{root}: archive has no member {name}") from None
-        except tarfile.TarError as e:
-            raise UserInputError(f"{root}: not a readable tar archive ({e})") from None
-    entry = pickle.loads(raw, encoding="bytes")
+        for path in (os.path.join(root, name), os.path.join(root, "cifar-100-python", name)):
+            if os.path.isfile(path):
+                with open(path, "rb") as fh:
+                    return fh.read(), path
+        raise UserInputError(f"CIFAR-100 folder {root} has no {name!r} file")
+    member = f"cifar-100-python/{name}"
+    try:
+        with tarfile.open(root, "r:*") as tar:
+            return tar.extractfile(member).read(), f"{root}:{member}"
+    except (KeyError, AttributeError):
+        raise UserInputError(f"{root}: archive has no member {member}") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise UserInputError(f"{root}: not a readable tar archive, or truncated "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def read_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 [N, 32, 32, 3], fine labels int64 [N])`` of ``train`` or ``test``."""
+    raw, where = _read_member(root, split)
+    entry = load_pickle(raw, what=where, encoding="bytes")
     try:
         data, labels = entry[b"data"], entry[b"fine_labels"]
-    except KeyError as e:
-        raise UserInputError(f"{root}: {split} pickle lacks key {e.args[0]!r}") from None
-    images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(labels, dtype=np.int64)
+        images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    except (KeyError, TypeError) as e:
+        raise UserInputError(f"{where}: not a CIFAR-100 split (no {e})") from None
+    except ValueError as e:
+        raise UserInputError(f"{where}: data is not [N, 3072] uint8 ({e})") from None
+    if len(images) != len(labels):
+        raise UserInputError(f"{where}: {len(images)} images but {len(labels)} labels")
+    check_labels(labels, NUM_CLASSES, where)
+    return np.ascontiguousarray(images), labels
 
 
-class CIFAR100(Dataset):
-    """One split of CIFAR-100 as HWC uint8 images decoded in memory."""
-
-    def __init__(self, root: str, split: str, transform) -> None:
-        super().__init__()
-        self.images, self.labels = _read_split(locate(root), SPLITS[split])
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, idx: int):
-        return self.transform(Image.fromarray(self.images[idx])), self.labels[idx]
+def class_names(root: str) -> list[str]:
+    """``fine_label_names`` from the ``meta`` file (class indices as text if it is absent)."""
+    try:
+        raw, where = _read_member(root, "meta")
+    except UserInputError:
+        return [str(i) for i in range(NUM_CLASSES)]
+    meta = load_pickle(raw, what=where, encoding="bytes")
+    names = meta.get(b"fine_label_names", []) if isinstance(meta, dict) else []
+    names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+    return names if len(names) == NUM_CLASSES else [str(i) for i in range(NUM_CLASSES)]
 
 
-def build_cifar100(root: str, image_size: int) -> tuple[CIFAR100, CIFAR100]:
-    normalize = [T.ToTensor(), T.Normalize(mean=[0.5] * 3, std=[0.5] * 3)]
-    train_tf = T.Compose([T.RandomResizedCrop(image_size, scale=(0.05, 1.0))] + normalize)
-    val_tf = T.Compose([T.Resize((image_size, image_size))] + normalize)
-    return CIFAR100(root, "train", train_tf), CIFAR100(root, "val", val_tf)
+def build_cifar100(root: str, image_size: int) -> tuple[ImageDataset, ImageDataset]:
+    """Train (RandomResizedCrop, scale 0.05-1) and test (Resize) splits of the archive at ``root``."""
+    root = locate(root)
+    names = class_names(root)
+    train = ImageDataset(*read_split(root, "train"), TrainTransform(image_size), names)
+    val = ImageDataset(*read_split(root, "test"), EvalTransform(image_size), names)
+    return train, val

@@ -1,40 +1,35 @@
 """scikit-learn's handwritten digits (1797 real 8x8 grey-scale images, shipped in the package).
 
-The held-out split is a fixed permutation drawn from ``split_seed``, so it does
-not move when the training seed changes.  Pixels (0..16) are scaled to [0, 1]
-and normalised with mean 0.5, std 0.5, as the CIFAR-100 recipe does.
+The held-out split is a fixed permutation drawn from ``split_seed``, so it does not move
+when the training seed changes.  Pixels (0..16) become 8-bit grey levels
+(``round(v * 255 / 16)``), so that a digit saved as a PNG file reads back exactly; the
+model input is then made as for any image (ToTensor, Normalize(0.5, 0.5)), without
+augmentation.
 """
 from __future__ import annotations
 
 import numpy as np
-from paddle.io import Dataset
+
+from rdrop_paddle.data.dataset import ImageDataset
+from rdrop_paddle.data.transforms import EvalTransform
+
+CLASS_NAMES = [str(i) for i in range(10)]
 
 
 def load_digits_split(val_fraction: float, split_seed: int) -> dict:
-    """Return ``{'train': (x, y), 'val': (x, y)}`` with x float32 ``[N, 1, 8, 8]``."""
+    """Return ``{'train': (x, y), 'val': (x, y)}`` with x uint8 ``[N, 8, 8]``."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = (digits.images.astype(np.float32) / 16.0 - 0.5) / 0.5
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
     labels = digits.target.astype(np.int64)
     order = np.random.RandomState(split_seed).permutation(len(labels))
     n_val = int(round(len(labels) * val_fraction))
     val, train = order[:n_val], order[n_val:]
-    return {"train": (images[train, None], labels[train]),
-            "val": (images[val, None], labels[val])}
+    return {"train": (images[train], labels[train]), "val": (images[val], labels[val])}
 
 
-class ArrayDataset(Dataset):
-    """Images and labels held in memory as NumPy arrays."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        super().__init__()
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, idx: int):
-        return self.images[idx], self.labels[idx]
+def build_digits(val_fraction: float, split_seed: int) -> tuple[ImageDataset, ImageDataset]:
+    split, transform = load_digits_split(val_fraction, split_seed), EvalTransform(8)
+    return (ImageDataset(*split["train"], transform, CLASS_NAMES),
+            ImageDataset(*split["val"], transform, CLASS_NAMES))

@@ -1,109 +1,196 @@
-"""Checkpoints: atomic files, the last K kept, ``latest``/``best`` names, and resume lookup.
+"""Checkpoints that are whole or absent, verified on resume; the best model; a run lock.
 
 Layout under ``output_dir``::
 
-    checkpoints/step_0000200.pdparams   model weights
-    checkpoints/step_0000200.pdopt      training state (optimizer, scheduler, scaler, step, data position)
-    latest.pdparams / latest.pdopt      the newest of them (hard links, or copies)
-    best.pdparams                       weights with the best eval top-1
+    checkpoints/step_0000200/model.pdparams   weights (a plain Paddle state dict)
+                             train.pdopt      optimizer, LR schedule, GradScaler, step, best
+                                              top-1 and its step, data position, config
+                             manifest.json    step, size and SHA-256 of both files
+    best.pdparams                             weights of the best evaluation (a hard link to,
+                                              or copy of, that checkpoint's model.pdparams)
+    .lock                                     held by the training process
+
+A checkpoint is written into ``checkpoints/.tmp-*``, manifest last, and renamed into
+place in one step, so a crash leaves it whole or absent.  Resume verifies the manifest
+(sizes and hashes) and falls back to the newest complete checkpoint, with a notice; the
+newest ``keep`` checkpoints and the best one are kept.
 """
 from __future__ import annotations
 
-import glob
+import json
 import os
+import re
 import shutil
-
-import paddle
+import time
+import uuid
+from typing import Callable, Optional
 
 from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import atomic_write, load_paddle, save_paddle, sha256, write_json
+
+FILES = ("model.pdparams", "train.pdopt")
+_UNIT = re.compile(r"step_(\d{7,})")
 
 
-def save_atomic(obj, path: str) -> None:
-    """``paddle.save`` to ``path`` so that a crash never leaves a half-written file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+class Damaged(Exception):
+    """A checkpoint folder that is not complete; the message says why."""
+
+
+def verify(path: str) -> dict:
+    """The manifest of the checkpoint folder ``path``; raises :class:`Damaged` if a file is
+    missing or differs from it."""
     try:
-        paddle.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        files = manifest["files"]
+        for name in FILES:
+            file = os.path.join(path, name)
+            if os.path.getsize(file) != files[name]["bytes"] or sha256(file) != files[name]["sha256"]:
+                raise Damaged(f"{name} differs from its manifest")
+        return manifest
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise Damaged(f"{type(e).__name__}: {e}") from None
 
 
-def _link_atomic(src: str, dst: str) -> None:
-    tmp = f"{dst}.tmp-{os.getpid()}"
+def read(path: str) -> tuple[dict, dict]:
+    """``(weights, train state)`` of a verified checkpoint folder, as NumPy arrays."""
     try:
-        os.link(src, tmp)
-    except OSError:  # no hard links on this file system
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def load_state(path: str) -> dict:
-    """Load a ``.pdparams``/``.pdopt`` file; a missing or unreadable file is a user error."""
-    if not os.path.isfile(path):
-        raise UserInputError(f"checkpoint not found: {path}")
-    try:
-        state = paddle.load(path)
-    except Exception as e:  # paddle raises several types for corrupt files
-        raise UserInputError(f"cannot read checkpoint {path}: {e}") from None
-    if not isinstance(state, dict):
-        raise UserInputError(f"checkpoint {path} does not hold a state dict")
-    return state
-
-
-def load_weights(model: paddle.nn.Layer, path: str) -> None:
-    """Load model weights; any missing, unexpected or mis-shaped key is an error naming it."""
-    state = load_state(path)
-    own = model.state_dict()
-    problems = [f"missing {k}" for k in own if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in own]
-    problems += [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
-                 for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
-    if problems:
-        raise UserInputError(f"{path} does not fit the model: " + "; ".join(problems[:10])
-                             + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
-    model.set_state_dict(state)
+        verify(path)
+    except Damaged as e:
+        raise UserInputError(f"checkpoint {path} is damaged ({e})") from None
+    return load_paddle(os.path.join(path, "model.pdparams")), load_paddle(os.path.join(path, "train.pdopt"))
 
 
 class CheckpointManager:
-    """Writes step checkpoints into ``output_dir``, keeping the newest ``keep``."""
+    """Writes, finds, verifies and rotates the checkpoints of one ``output_dir``."""
 
-    def __init__(self, output_dir: str, keep: int) -> None:
-        self.output_dir, self.keep = output_dir, keep
+    def __init__(self, output_dir: str, keep: int, notice: Callable[[str], None] = print,
+                 writable: bool = True) -> None:
+        self.output_dir, self.keep, self.notice, self.writable = output_dir, keep, notice, writable
         self.dir = os.path.join(output_dir, "checkpoints")
+        self.best_path = os.path.join(output_dir, "best.pdparams")
 
-    def save(self, step: int, weights: dict, train_state: dict) -> None:
-        os.makedirs(self.dir, exist_ok=True)
-        stem = os.path.join(self.dir, f"step_{step:07d}")
-        save_atomic(weights, stem + ".pdparams")
-        save_atomic(train_state, stem + ".pdopt")  # written last: it marks a complete pair
-        for ext in (".pdparams", ".pdopt"):
-            _link_atomic(stem + ext, os.path.join(self.output_dir, "latest" + ext))
-        for old in self.steps()[:-self.keep]:
-            for ext in (".pdopt", ".pdparams"):
-                os.remove(os.path.join(self.dir, f"step_{old:07d}{ext}"))
-
-    def save_best(self, weights: dict) -> None:
-        save_atomic(weights, os.path.join(self.output_dir, "best.pdparams"))
+    def path(self, step: int) -> str:
+        return os.path.join(self.dir, f"step_{step:07d}")
 
     def steps(self) -> list[int]:
-        """Steps with a complete (weights + state) checkpoint, oldest first."""
-        found = glob.glob(os.path.join(self.dir, "step_*.pdopt"))
-        steps = sorted(int(os.path.basename(p)[5:12]) for p in found)
-        return [s for s in steps if os.path.isfile(os.path.join(self.dir, f"step_{s:07d}.pdparams"))]
+        """Steps of the checkpoint folders present (complete or not), oldest first."""
+        names = os.listdir(self.dir) if os.path.isdir(self.dir) else []
+        return sorted(int(m.group(1)) for m in map(_UNIT.fullmatch, names) if m)
 
-    def resume_path(self, resume: str) -> str | None:
-        """The ``.pdopt`` to resume from: ``auto`` = latest here (None if none), else ``resume``."""
-        if resume == "auto":
-            latest = os.path.join(self.output_dir, "latest.pdopt")
-            return latest if os.path.isfile(latest) else None
-        if resume:
-            path = resume if resume.endswith(".pdopt") else resume + ".pdopt"
-            if not os.path.isfile(path):
-                raise UserInputError(f"Global.resume: no training state at {path}")
-            return path
-        if self.steps() or os.path.isfile(os.path.join(self.output_dir, "latest.pdopt")):
-            raise UserInputError(
-                f"{self.output_dir} already holds checkpoints of a run; continue it with "
-                f"-o Global.resume=auto, or choose another Global.output_dir")
+    def save(self, step: int, weights: dict, train_state: dict) -> str:
+        """Write checkpoint ``step`` as one unit; an existing one of that step is replaced."""
+        final = self.path(step)
+        tmp = os.path.join(self.dir, f".tmp-step_{step:07d}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.makedirs(tmp)
+            manifest = {"step": step, "files": {}}
+            for name, obj in zip(FILES, (weights, train_state)):
+                save_paddle(obj, os.path.join(tmp, name))
+                file = os.path.join(tmp, name)
+                manifest["files"][name] = {"bytes": os.path.getsize(file), "sha256": sha256(file)}
+            write_json(manifest, os.path.join(tmp, "manifest.json"))
+            if os.path.isdir(final):  # a step saved again (e.g. after falling back): keep it aside
+                os.replace(final, f"{final}.replaced-{int(time.time())}")
+            os.replace(tmp, final)
+        except (OSError, UserInputError) as e:
+            reason = e.strerror if isinstance(e, OSError) else str(e)
+            raise UserInputError(f"cannot write checkpoint {final}: {reason}; earlier checkpoints "
+                                 f"are intact") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def rotate(self, protect: tuple[int, ...] = ()) -> None:
+        """Delete all but the newest ``keep`` checkpoints and those in ``protect``."""
+        steps = self.steps()
+        for step in steps[:-self.keep]:
+            if step not in protect:
+                shutil.rmtree(self.path(step), ignore_errors=True)
+
+    def link_best(self, step: int) -> None:
+        """Make ``best.pdparams`` the weights of checkpoint ``step`` (replaced atomically)."""
+        source = os.path.join(self.path(step), "model.pdparams")
+
+        def place(tmp: str) -> None:
+            try:
+                os.link(source, tmp)
+            except OSError:  # no hard links on this file system
+                shutil.copyfile(source, tmp)
+
+        atomic_write(self.best_path, place)
+
+    def best_is(self, step: int) -> bool:
+        """Whether ``best.pdparams`` holds the weights of checkpoint ``step``."""
+        try:
+            manifest = verify(self.path(step))
+            return sha256(self.best_path) == manifest["files"]["model.pdparams"]["sha256"]
+        except (Damaged, OSError):
+            return False
+
+    def newest_complete(self) -> Optional[str]:
+        """The newest checkpoint that verifies; newer damaged ones are set aside with a notice."""
+        steps = self.steps()
+        for step in reversed(steps):
+            try:
+                verify(self.path(step))
+                return self.path(step)
+            except Damaged as e:
+                if not self.writable:
+                    continue
+                aside = f"{self.path(step)}.damaged-{int(time.time())}"
+                os.replace(self.path(step), aside)
+                self.notice(f"notice: checkpoint step {step} is incomplete or damaged ({e}); "
+                            f"moved to {aside}, resuming from an older one")
+        if steps:
+            raise UserInputError(f"no complete checkpoint in {self.dir} ({len(steps)} damaged, set "
+                                 f"aside); move the folder away to start over")
         return None
+
+    def has_run(self) -> bool:
+        return bool(self.steps()) or os.path.exists(self.best_path)
+
+    def resume_path(self, resume: str) -> Optional[str]:
+        """The checkpoint to resume from: ``auto`` = the newest complete one here (None if
+        this folder holds no run), a path = that checkpoint folder; "" = none."""
+        if resume == "auto":
+            found = self.newest_complete()
+            if found is None and self.has_run():
+                raise UserInputError(f"{self.output_dir} holds {self.best_path} but no checkpoint to "
+                                     f"resume from; choose another Global.output_dir")
+            return found
+        if resume:
+            path = os.path.dirname(resume) if os.path.isfile(resume) else resume
+            if not os.path.isfile(os.path.join(path, "manifest.json")):
+                raise UserInputError(f"Global.resume: {resume} is not a checkpoint folder "
+                                     f"(expected .../checkpoints/step_NNNNNNN)")
+            return path
+        if self.has_run():
+            raise UserInputError(f"{self.output_dir} already holds a run; continue it with "
+                                 f"-o Global.resume=auto, or choose another Global.output_dir")
+        return None
+
+
+class RunLock:
+    """An exclusive lock on ``output_dir`` for the life of a training process."""
+
+    def __init__(self, output_dir: str) -> None:
+        import fcntl
+
+        self.path = os.path.join(output_dir, ".lock")
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise UserInputError(f"cannot write to {output_dir}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(self.fd)
+            raise UserInputError(f"{output_dir} is in use by another training run (pid {holder}); "
+                                 f"wait for it or choose another Global.output_dir") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        os.close(self.fd)

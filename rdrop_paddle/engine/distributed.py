@@ -1,8 +1,10 @@
-"""Process-group helpers: fleet collective init, rank queries, metric all-reduce."""
+"""Process groups and seeds: fleet collective init, rank queries, metric all-reduce."""
 from __future__ import annotations
 
 import os
+import random
 
+import numpy as np
 import paddle
 import paddle.distributed as dist
 
@@ -48,3 +50,21 @@ def all_reduce_sum(values: list[float]) -> list[float]:
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from any non-negative integers (NumPy's SeedSequence)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and Paddle generators from one run seed in [0, 2**63)."""
+    random.seed(seed)
+    np.random.seed(derive_seed(seed, 0) % 2 ** 32)
+    paddle.seed(derive_seed(seed, 1))
+
+
+def dropout_seed(seed: int, rank: int, step: int) -> int:
+    """Seed of step ``step`` on ``rank``: dropout masks differ per rank and per step, and a
+    resumed run draws exactly what an uninterrupted one would."""
+    return derive_seed(seed, 2, rank, step)

@@ -1,14 +1,16 @@
-"""Top-k accuracy over a validation set sharded across ranks, with exact counts."""
+"""Top-k accuracy and NLL over a validation set sharded across ranks, with exact counts."""
 from __future__ import annotations
 
 import sys
+from typing import Callable, Optional
 
 import numpy as np
 import paddle
-from paddle.io import DataLoader, Dataset, Subset
 
+from rdrop_paddle.data.loader import Loader
+from rdrop_paddle.data.sampler import eval_batches
 from rdrop_paddle.engine import distributed as dist
-from rdrop_paddle.losses.rdrop import cross_entropy
+from rdrop_paddle.losses import cross_entropy
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> list[int]:
@@ -21,16 +23,20 @@ def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> list[int]
     return [int(hits[:, :min(k, logits.shape[1])].any(axis=1).sum()) for k in ks]
 
 
-def shard(dataset: Dataset) -> Dataset:
-    """This rank's samples ``rank, rank + world, ...``: no padding, no sample twice."""
-    if dist.world_size() == 1:
-        return dataset
-    return Subset(dataset, list(range(dist.rank(), len(dataset), dist.world_size())))
+def eval_loader(dataset, batch_size: int, num_workers: int = 0) -> Loader:
+    """This rank's shard of ``dataset`` (``rank, rank + world, ...``), in order."""
+    return Loader(dataset, eval_batches(len(dataset), batch_size, dist.rank(), dist.world_size()),
+                  num_workers)
 
 
 @paddle.no_grad()
-def evaluate(model: paddle.nn.Layer, loader: DataLoader, show_progress: bool = False) -> dict:
-    """``{'top1', 'top5', 'loss', 'count'}`` over the whole (sharded) set, summed over ranks."""
+def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
+             should_stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
+    """``{'top1', 'top5', 'loss', 'count'}`` over the whole (sharded) set, summed over ranks.
+
+    ``loss`` is the mean NLL; it is NaN if any logit was not finite.  Returns None if
+    ``should_stop()`` became true on the way (the caller is shutting down).
+    """
     was_training = model.training
     model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
@@ -38,14 +44,24 @@ def evaluate(model: paddle.nn.Layer, loader: DataLoader, show_progress: bool = F
         from tqdm import tqdm
 
         loader = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
+    stopped = False
     for images, labels in loader:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
         logits = model(images).astype("float32")
-        nll = cross_entropy(logits, labels, reduction="sum")
+        nll = float(cross_entropy(logits, labels, reduction="sum"))
+        values = logits.numpy()
+        if not np.isfinite(values).all():
+            nll = float("nan")
         y = labels.numpy().reshape(-1)
-        totals += [*topk_correct(logits.numpy(), y), float(nll), len(y)]
-    top1, top5, nll, count = dist.all_reduce_sum(totals.tolist())
+        totals += [*topk_correct(values, y), nll, len(y)]
+    stopped = dist.all_reduce_sum([float(stopped)])[0] > 0
     if was_training:
         model.train()
+    if stopped:
+        return None
+    top1, top5, nll, count = dist.all_reduce_sum(totals.tolist())
     count = max(count, 1)
     return {"top1": 100.0 * top1 / count, "top5": 100.0 * top5 / count,
             "loss": nll / count, "count": int(count)}

@@ -1,4 +1,10 @@
-"""Optimizer and learning-rate schedule of the recipe (official ``vit_src`` defaults)."""
+"""Optimizer and learning-rate schedule of the recipe (official ``vit_src`` defaults).
+
+The official loop calls ``scheduler.step()`` before ``optimizer.step()``
+(``vit_src/train.py``), so its k-th update (k = 1, 2, ...) uses ``lr * lambda(k)``: the
+first warm-up step is already non-zero and the last one is zero.  :class:`TrainStep
+<rdrop_paddle.engine.step.TrainStep>` steps the schedule first in the same way.
+"""
 from __future__ import annotations
 
 import math
@@ -11,7 +17,7 @@ from rdrop_paddle.config import OptimizerConfig
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     """LR multiplier: linear warm-up from 0, then half a cosine to 0 at ``total_steps``.
 
-    Identical to ``WarmupCosineSchedule(cycles=0.5)`` of the official code.
+    The formula of the official ``WarmupCosineSchedule(cycles=0.5)``.
     """
     if step < warmup_steps:
         return step / max(1.0, warmup_steps)
@@ -26,12 +32,67 @@ def build_scheduler(cfg: OptimizerConfig, max_steps: int) -> paddle.optimizer.lr
         cfg.lr, lambda step: warmup_cosine(step, cfg.warmup_steps, max_steps))
 
 
-def build_optimizer(cfg: OptimizerConfig, parameters, scheduler) -> paddle.optimizer.Optimizer:
-    """SGD with momentum (``v = m*v + g; p -= lr*v``, as torch) or AdamW; global-norm clip."""
+def no_weight_decay(name: str, param) -> bool:
+    """Biases, norm weights (all 1-D), ``pos_embed`` and ``cls_token`` are not decayed (timm, DeiT)."""
+    return len(param.shape) <= 1 or name.split(".")[-1] in ("pos_embed", "cls_token")
+
+
+def build_optimizer(cfg: OptimizerConfig, model: paddle.nn.Layer, scheduler) -> paddle.optimizer.Optimizer:
+    """SGD with momentum (``v = m*v + g; p -= lr*v``, as torch) or AdamW; global-norm clip.
+
+    Weight decay applies to weight matrices only (:func:`no_weight_decay`).
+    """
     clip = paddle.nn.ClipGradByGlobalNorm(cfg.grad_clip) if cfg.grad_clip > 0 else None
+    named = list(model.named_parameters())
+    decayed = {p.name for n, p in named if not no_weight_decay(n, p)}
+    params = [p for _, p in named]
     if cfg.name == "adamw":
-        return paddle.optimizer.AdamW(learning_rate=scheduler, parameters=parameters,
-                                      weight_decay=cfg.weight_decay, grad_clip=clip)
+        return paddle.optimizer.AdamW(learning_rate=scheduler, parameters=params,
+                                      weight_decay=cfg.weight_decay, grad_clip=clip,
+                                      apply_decay_param_fun=lambda name: name in decayed)
+    groups = params
+    if cfg.weight_decay:
+        groups = [{"params": [p for p in params if p.name in decayed],
+                   "weight_decay": paddle.regularizer.L2Decay(cfg.weight_decay)},
+                  {"params": [p for p in params if p.name not in decayed], "weight_decay": 0.0}]
     return paddle.optimizer.Momentum(learning_rate=scheduler, momentum=cfg.momentum,
-                                     parameters=parameters, weight_decay=cfg.weight_decay or None,
-                                     grad_clip=clip)
+                                     parameters=groups, grad_clip=clip)
+
+
+def _renamer(model: paddle.nn.Layer, to_structured: bool):
+    """Rename optimizer-state keys between Paddle's generated parameter names
+    (``linear_3.w_0_velocity_0``) and the model's structured names (``blocks.0.attn.qkv.weight``)."""
+    pairs = [(p.name, n) for n, p in model.named_parameters()]
+    table = sorted(pairs if to_structured else [(n, g) for g, n in pairs], key=lambda kv: -len(kv[0]))
+
+    def rename(key: str) -> str:
+        for old, new in table:
+            if key == old or key.startswith(old + "_"):
+                return new + key[len(old):]
+        raise KeyError(key)
+    return rename
+
+
+def optimizer_state(optimizer, model: paddle.nn.Layer) -> dict:
+    """``optimizer.state_dict()`` keyed by structured parameter names: it then loads into a
+    model built in another process, whatever names Paddle generated there."""
+    rename, state = _renamer(model, True), optimizer.state_dict()
+    out = {}
+    for key, value in state.items():
+        if key == "master_weights":
+            value = {rename(k): v for k, v in value.items()}
+        out[key if key in ("LR_Scheduler", "master_weights") else rename(key)] = value
+    return out
+
+
+def load_optimizer_state(optimizer, model: paddle.nn.Layer, state: dict) -> None:
+    """The inverse of :func:`optimizer_state`; a key naming no parameter of ``model`` is an error."""
+    rename, out = _renamer(model, False), {}
+    try:
+        for key, value in state.items():
+            if key == "master_weights":
+                value = {rename(k): v for k, v in value.items()}
+            out[key if key in ("LR_Scheduler", "master_weights") else rename(key)] = value
+    except KeyError as e:
+        raise ValueError(f"optimizer state entry {e.args[0]!r} belongs to no parameter of the model")
+    optimizer.set_state_dict(out)

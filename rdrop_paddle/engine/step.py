@@ -5,18 +5,8 @@ import contextlib
 
 import paddle
 
-from rdrop_paddle.losses import RDropCrossEntropy
-
-
-def forward_loss(model, criterion: RDropCrossEntropy, images, labels, mode: str) -> dict:
-    """One R-Drop forward: ``concat`` runs ``[x; x]`` once, ``twice`` runs ``x`` two times."""
-    if not criterion.needs_two_passes:
-        return criterion(model(images), None, labels)
-    if mode == "concat":
-        p, q = paddle.chunk(model(paddle.concat([images, images], axis=0)), 2, axis=0)
-    else:
-        p, q = model(images), model(images)
-    return criterion(p, q, labels)
+from rdrop_paddle.engine.optim import load_optimizer_state, optimizer_state
+from rdrop_paddle.rdrop import rdrop_forward
 
 
 def global_grad_norm(parameters) -> float:
@@ -32,13 +22,16 @@ class TrainStep:
     ``accumulate`` runs the forward/backward passes and returns this rank's mean
     ``loss``/``ce``/``kl``; the caller decides (after agreeing with the other ranks)
     whether to ``apply`` the update or stop.  Gradients are all-reduced only on the
-    last micro-batch (``no_sync`` before it).  fp16 uses a GradScaler, which skips
-    steps with non-finite gradients and lowers its scale; bf16 needs none.
+    last micro-batch (``no_sync`` before it).  ``apply`` steps the LR schedule before
+    the optimizer, as the official loop does.  fp16 uses a GradScaler, which skips steps
+    with non-finite gradients and lowers its scale; bf16 needs none.
     """
 
     def __init__(self, model, criterion, optimizer, scheduler, mode: str, accum: int,
-                 amp: str = "off", amp_level: str = "O1", distributed: bool = False) -> None:
+                 amp: str = "off", amp_level: str = "O1", distributed: bool = False,
+                 raw_model=None) -> None:
         self.model, self.criterion, self.optimizer, self.scheduler = model, criterion, optimizer, scheduler
+        self.raw_model = raw_model or model  # the unwrapped layer, for parameter names
         self.mode, self.accum, self.distributed = mode, accum, distributed
         self.amp_dtype = {"fp16": "float16", "bf16": "bfloat16"}.get(amp)
         self.amp_level = amp_level
@@ -56,7 +49,7 @@ class TrainStep:
             last = i == self.accum - 1
             with (self.model.no_sync() if self.distributed and not last else contextlib.nullcontext()):
                 with self._autocast():
-                    out = forward_loss(self.model, self.criterion, images, labels, self.mode)
+                    out = rdrop_forward(self.model, self.criterion, images, labels, self.mode)
                 loss = out["loss"] / self.accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             sums += paddle.stack([out["loss"], out["ce"], out["kl"]]).detach() / self.accum
@@ -67,13 +60,13 @@ class TrainStep:
         return norm / float(self.scaler._scale) if self.scaler else norm
 
     def apply(self) -> None:
+        self.scheduler.step()
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         self.discard()
-        self.scheduler.step()
 
     def discard(self) -> None:
         # Free the gradients rather than zero them (PyTorch's set_to_none): buffers kept
@@ -81,11 +74,12 @@ class TrainStep:
         self.optimizer.clear_grad(set_to_zero=False)
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+        return {"optimizer": optimizer_state(self.optimizer, self.raw_model),
+                "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler else None}
 
     def set_state_dict(self, state: dict) -> None:
-        self.optimizer.set_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, self.raw_model, state["optimizer"])
         self.scheduler.set_state_dict(state["scheduler"])
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -93,3 +87,8 @@ class TrainStep:
     @property
     def loss_scale(self) -> float | None:
         return float(self.scaler._scale) if self.scaler else None
+
+
+def finite_parameters(layer: paddle.nn.Layer) -> bool:
+    """Whether every parameter of ``layer`` is finite (checked before anything is saved)."""
+    return all(bool(paddle.isfinite(p).all()) for p in layer.parameters())

@@ -1,4 +1,8 @@
 """R-Drop losses."""
-from rdrop_paddle.losses.rdrop import RDropCrossEntropy, RDropLoss
+from rdrop_paddle.compat import check_paddle
 
-__all__ = ["RDropLoss", "RDropCrossEntropy"]
+check_paddle()
+
+from rdrop_paddle.losses.rdrop import RDropCrossEntropy, RDropLoss, cross_entropy, log_softmax  # noqa: E402
+
+__all__ = ["RDropLoss", "RDropCrossEntropy", "cross_entropy", "log_softmax"]

@@ -1,5 +1,9 @@
 """ViT models and their registry."""
-from rdrop_paddle.models.registry import MODELS, build_model
-from rdrop_paddle.models.vit import VisionTransformer, interpolate_pos_embed
+from rdrop_paddle.compat import check_paddle
+
+check_paddle()
+
+from rdrop_paddle.models.registry import MODELS, build_model  # noqa: E402
+from rdrop_paddle.models.vit import VisionTransformer, interpolate_pos_embed  # noqa: E402
 
 __all__ = ["MODELS", "build_model", "VisionTransformer", "interpolate_pos_embed"]

@@ -77,6 +77,11 @@ def vit_nano_patch4_8(**kwargs) -> VisionTransformer:
     return VisionTransformer(patch_size=4, embed_dim=64, depth=4, num_heads=4, **kwargs)
 
 
+def dims(name: str) -> tuple[int, int, int]:
+    """``(embed_dim, depth, num_heads)`` of a ``vit_{tiny,small,base,large}_*`` variant."""
+    return _SIZES[name.split("_")[1]]
+
+
 def build_model(name: str, **kwargs) -> VisionTransformer:
     """Build a registered variant; keyword arguments go to :class:`VisionTransformer`."""
     if name not in MODELS:

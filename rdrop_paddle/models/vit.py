@@ -1,23 +1,33 @@
 """Vision Transformer (Dosovitskiy et al., ICLR 2021) in Paddle.
 
-The layout follows the reference ViT used by R-Drop's ``vit_src``: a Conv2D
-patch embedding, a class token and learned position embeddings, pre-norm
-blocks (LayerNorm eps 1e-6, fused qkv projection with bias, GELU MLP), a final
-LayerNorm and a linear head on the class token.  Parameter names follow timm
-(``patch_embed.proj``, ``blocks.{i}.attn.qkv``, ...); Linear weights are stored
-``[in, out]`` as Paddle does.
+The layout follows the ViT that R-Drop's CIFAR-100 result was trained with
+(``dropreg/R-Drop`` ``vit_src/models/modeling.py``, from jeonsworld/ViT-pytorch): a Conv2D
+patch embedding, a class token and learned position embeddings, pre-norm blocks
+(LayerNorm eps 1e-6, GELU MLP), a final LayerNorm and a linear head on the class token.
+Its dropout sites are part of the method, since R-Drop's two passes differ only through
+dropout; by default they are the official ones:
+
+- ``dropout`` after adding the position embeddings (``Embeddings.dropout``) and in the MLP,
+  after the activation and after ``fc2`` (``Mlp.dropout``, applied twice);
+- ``attn_dropout`` on the attention probabilities (``Attention.attn_dropout``);
+- ``proj_dropout`` after the attention output projection.  The official code builds it
+  with ``attention_dropout_rate`` (``Attention.proj_dropout``), so ``None`` (default) means
+  ``attn_dropout``; timm and the JAX ViT use ``dropout`` there instead.
+
+Parameter names follow timm (``patch_embed.proj``, ``blocks.{i}.attn.qkv``, ...), with one
+fused qkv projection; Linear weights are stored ``[in, out]`` as Paddle does.
 """
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from rdrop_paddle.models.cpu_ops import LayerNorm, Linear
-from rdrop_paddle.models.dropout import Dropout
+from rdrop_paddle.models.layers import Dropout, LayerNorm, Linear
 
 _trunc_normal = nn.initializer.TruncatedNormal(std=0.02)
 _zeros = nn.initializer.Constant(0.0)
@@ -53,7 +63,7 @@ class PatchEmbed(nn.Layer):
 class Attention(nn.Layer):
     """Multi-head self-attention with one fused ``qkv`` projection."""
 
-    def __init__(self, dim: int, num_heads: int, attn_dropout: float, dropout: float) -> None:
+    def __init__(self, dim: int, num_heads: int, attn_dropout: float, proj_dropout: float) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed dim {dim} is not divisible by num_heads {num_heads}")
@@ -62,7 +72,7 @@ class Attention(nn.Layer):
         self.qkv = Linear(dim, 3 * dim)
         self.attn_drop = Dropout(attn_dropout)
         self.proj = Linear(dim, dim)
-        self.proj_drop = Dropout(dropout)
+        self.proj_drop = Dropout(proj_dropout)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         b, n, d = x.shape
@@ -89,10 +99,10 @@ class Block(nn.Layer):
     """Pre-norm transformer encoder block."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, dropout: float,
-                 attn_dropout: float, drop_path: float) -> None:
+                 attn_dropout: float, proj_dropout: float, drop_path: float) -> None:
         super().__init__()
         self.norm1 = LayerNorm(dim, epsilon=1e-6)
-        self.attn = Attention(dim, num_heads, attn_dropout, dropout)
+        self.attn = Attention(dim, num_heads, attn_dropout, proj_dropout)
         self.norm2 = LayerNorm(dim, epsilon=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)
         self.drop_path = DropPath(drop_path)
@@ -111,18 +121,23 @@ class VisionTransformer(nn.Layer):
         in_chans: input channels.
         num_classes: size of the head.
         embed_dim, depth, num_heads, mlp_ratio: transformer size.
-        dropout: dropout after the embeddings, the attention output and in the MLP.
+        dropout: dropout after the embeddings and in the MLP (twice).
         attn_dropout: dropout on the attention probabilities.
+        proj_dropout: dropout after the attention output projection; ``None`` = ``attn_dropout``
+            (the official ``vit_src`` model), ``dropout`` gives the timm/JAX sites.
         drop_path: stochastic-depth rate, increasing linearly to this value over blocks.
     """
 
     def __init__(self, image_size: int = 224, patch_size: int = 16, in_chans: int = 3,
                  num_classes: int = 1000, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.1,
-                 attn_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+                 attn_dropout: float = 0.0, proj_dropout: Optional[float] = None,
+                 drop_path: float = 0.0) -> None:
         super().__init__()
-        if image_size % patch_size:
-            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
+        if image_size <= 0 or image_size % patch_size:
+            raise ValueError(f"image_size {image_size} is not a positive multiple of the patch size "
+                             f"{patch_size}")
+        proj_dropout = attn_dropout if proj_dropout is None else proj_dropout
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
         self.num_classes, self.embed_dim = num_classes, embed_dim
         self.grid = image_size // patch_size
@@ -133,7 +148,7 @@ class VisionTransformer(nn.Layer):
         self.pos_drop = Dropout(dropout)
         rates = np.linspace(0.0, drop_path, depth).tolist()
         self.blocks = nn.LayerList([
-            Block(embed_dim, num_heads, mlp_ratio, dropout, attn_dropout, rates[i])
+            Block(embed_dim, num_heads, mlp_ratio, dropout, attn_dropout, proj_dropout, rates[i])
             for i in range(depth)])
         self.norm = LayerNorm(embed_dim, epsilon=1e-6)
         self.head = Linear(embed_dim, num_classes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Optional
 
 LOGGER_NAME = "rdrop_paddle"
@@ -12,7 +13,9 @@ LOGGER_NAME = "rdrop_paddle"
 def setup_logger(output_dir: Optional[str], is_main: bool, filename: str = "train.log") -> logging.Logger:
     """Logger that prints on the main rank only (and appends to ``output_dir/filename``)."""
     logger = logging.getLogger(LOGGER_NAME)
-    logger.handlers.clear()
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
     logger.propagate = False
     logger.setLevel(logging.INFO if is_main else logging.ERROR)
     fmt = logging.Formatter("[%(asctime)s] %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
@@ -43,3 +46,30 @@ class ScalarWriter:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+class Meter:
+    """Mean loss/ce/kl over the steps since the last log line, images/s and ETA."""
+
+    def __init__(self, start: int, max_steps: int, batch_size: int) -> None:
+        self.start, self.max_steps, self.batch_size = start, max_steps, batch_size
+        self.last, self.sums = start, [0.0, 0.0, 0.0]
+        self.t_start = self.t_last = time.perf_counter()
+
+    def update(self, loss: float, ce: float, kl: float) -> None:
+        self.sums = [s + v for s, v in zip(self.sums, (loss, ce, kl))]
+
+    def log(self, log: logging.Logger, writer: ScalarWriter, step: int, lr: float,
+            grad_norm: float, loss_scale: Optional[float]) -> None:
+        """One log line and the VisualDL scalars for the window ending at ``step``."""
+        now, n = time.perf_counter(), step - self.last
+        m = dict(zip(("loss", "ce", "kl"), (s / n for s in self.sums)))
+        m["ips"] = n * self.batch_size / (now - self.t_last)
+        eta = (now - self.t_start) / (step - self.start) * (self.max_steps - step)
+        self.last, self.sums, self.t_last = step, [0.0, 0.0, 0.0], now
+        log.info(f"step {step}/{self.max_steps} loss {m['loss']:.4f} ce {m['ce']:.4f} kl {m['kl']:.4f} "
+                 f"lr {lr:.3e} grad_norm {grad_norm:.3f} ips {m['ips']:.1f} img/s eta {eta:.0f}s"
+                 + (f" loss_scale {loss_scale:g}" if loss_scale else ""))
+        writer.add({f"train/{k}": m[k] for k in ("loss", "ce", "kl", "ips")}
+                   | {"train/lr": lr, "train/grad_norm": grad_norm}
+                   | ({"train/loss_scale": loss_scale} if loss_scale else {}), step)

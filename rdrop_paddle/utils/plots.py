@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rdrop_paddle.errors import UserInputError  # noqa: E402
+from rdrop_paddle.io import atomic_write  # noqa: E402
 
 CURVES = [("train/loss", "loss"), ("train/ce", "cross-entropy"), ("train/kl", "KL"),
           ("train/lr", "learning rate"), ("eval/top1", "eval top-1 (%)")]
@@ -62,9 +63,47 @@ def plot_comparison(runs: list[dict], out: str) -> None:
     _save(fig, out)
 
 
+def plot_study(rows: list[dict], alpha: float, out: str) -> None:
+    """Paired difference (R-Drop - baseline) of held-out top-1 and NLL with 95 % intervals."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    x = [r["train_images"] for r in rows]
+    for ax, key, title in ((axes[0], "top1", "Δ held-out top-1 (points)"),
+                           (axes[1], "nll", "Δ held-out NLL")):
+        mean = [r[key][0] for r in rows]
+        lower = [r[key][0] - r[key][1] for r in rows]
+        upper = [r[key][2] - r[key][0] for r in rows]
+        ax.errorbar(x, mean, yerr=[lower, upper], fmt="o-", capsize=4)
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training images")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"R-Drop (alpha {alpha:g}) minus baseline, paired seeds, 95% t-intervals", fontsize=9)
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def plot_alignment_curves(paddle_loss, torch_loss, hits: dict, count: int, out: str) -> None:
+    """The training-alignment losses of both frameworks, and their relative difference."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    steps = range(1, len(paddle_loss) + 1)
+    axes[0].plot(steps, torch_loss, lw=3, alpha=0.5, label=f"PyTorch (top-1 {100 * hits['torch'] / count:.2f})")
+    axes[0].plot(steps, paddle_loss, lw=1, color="k", label=f"Paddle (top-1 {100 * hits['paddle'] / count:.2f})")
+    axes[0].set_title("training loss")
+    axes[0].legend(fontsize=8)
+    rel = [abs(a - b) / max(1.0, abs(b)) for a, b in zip(paddle_loss, torch_loss)]
+    axes[1].semilogy(steps, [max(r, 1e-12) for r in rel])
+    axes[1].set_title("|Paddle - PyTorch| / max(1, |PyTorch|)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, out)
+
+
 def _save(fig, out: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f"{out}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:
+        atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    finally:
+        plt.close(fig)

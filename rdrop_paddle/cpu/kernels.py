@@ -1,14 +1,14 @@
-"""``Linear`` and ``LayerNorm`` for Paddle's CPU kernels, with hand-written backward.
+"""``Linear`` and ``LayerNorm`` for Paddle's CPU kernels, with a hand-written backward.
 
-Paddle 3.3's CPU kernels reduce over leading axes and broadcast slowly: the bias
-gradient of a ViT MLP layer (``dy.sum(0)`` over 3152 x 1536) takes about 28 ms where
-the same sum as a matrix-vector product takes 1.3 ms; ``LayerNormGrad`` takes ~20 ms
-for a [16, 197, 384] input whose forward takes 0.6 ms; adding a [1536] bias to a
-[1576, 1536] tensor takes 4 ms, but 1.4 ms after ``expand``-ing it to full shape.
-The layers here keep Paddle's forward kernels, add biases at full shape, and write
-the backward with GEMMs and same-shape elementwise ops.  They are drop-in
-subclasses of ``paddle.nn.Linear`` / ``paddle.nn.LayerNorm`` (same parameters,
-names and state dicts); off CPU they are exactly the parent layers.
+Paddle's CPU kernels reduce over leading axes and broadcast slowly (README, "Performance
+on CPU", has the measurements): the bias gradient ``dy.sum(0)`` of a ViT MLP layer costs
+many times the same sum written as a matrix-vector product, ``LayerNormGrad`` costs many
+times its forward, and a bias added by broadcasting costs more than one added after
+``expand``.  The layers here keep Paddle's forward kernels, add biases at full shape,
+and write the backward with GEMMs and same-shape elementwise ops.  They are drop-in
+subclasses of ``paddle.nn.Linear`` / ``paddle.nn.LayerNorm`` (same parameters, names and
+state dicts); off CPU, in static graphs (``paddle.jit``), or without gradients for
+LayerNorm, they are the parent layers.
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ class Linear(nn.Linear):
     """``paddle.nn.Linear``; on CPU the bias is added at full shape and the backward is GEMMs."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if self.bias is None or not x.place.is_cpu_place():
+        if self.bias is None or not paddle.in_dynamic_mode() or not x.place.is_cpu_place():
             return super().forward(x)
         if paddle.is_grad_enabled():
             return _LinearFn.apply(x, self.weight, self.bias)
@@ -123,6 +123,7 @@ class LayerNorm(nn.LayerNorm):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if (len(self._normalized_shape) != 1 or self.weight is None or self.bias is None
-                or not x.place.is_cpu_place() or not paddle.is_grad_enabled()):
+                or not paddle.in_dynamic_mode() or not x.place.is_cpu_place()
+                or not paddle.is_grad_enabled()):
             return super().forward(x)
         return _LayerNormFn.apply(x, self.weight, self.bias, self._epsilon)

@@ -4,7 +4,7 @@ import paddle
 import pytest
 import torch
 
-from rdrop_paddle.models.cpu_ops import LayerNorm, Linear
+from rdrop_paddle.cpu.kernels import LayerNorm, Linear
 
 
 def _paddle_grads(layer, x_np, g_np, x_needs_grad=True):

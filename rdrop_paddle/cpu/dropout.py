@@ -1,17 +1,15 @@
 """Dropout whose CPU masks come from NumPy instead of Paddle's CPU generator.
 
-Paddle 3.3's CPU dropout kernel draws one random number per element slowly
-(70 ms for 4.8M floats on the 2-core AMD machine of the benchmark; PyTorch: 43 ms),
-and dropout runs on every block's MLP and attention output twice per R-Drop step.
-On CPU this layer draws 16 random bits per element with NumPy's SFC64 generator
-(64-bit words, ~3 ms for 4.8M elements), builds the scaled float mask in NumPy and
-hands it to Paddle without a copy (DLPack); the backward keeps only the one-byte
-NumPy mask.  Masks stay deterministic: each call takes its NumPy seed from Paddle's
-generator, so ``paddle.seed`` fixes them as before.
+Paddle's CPU dropout kernel draws one random number per element slowly, and R-Drop runs
+every dropout site twice per step (README, "Performance on CPU", has the numbers).  On
+CPU this layer draws 16 random bits per element with NumPy's SFC64 generator (four per
+64-bit word), builds the scaled mask in NumPy and hands it to Paddle without a copy
+(DLPack); the backward keeps only the one-byte NumPy mask.  Masks stay deterministic:
+each call takes its NumPy seed from Paddle's generator, so ``paddle.seed`` fixes them.
 
-The drop probability is quantised to k/65536 (0.1 -> 0.1000061); the kept values
-are scaled by 65536/(65536-k), so the expectation is exactly preserved.  On GPU, for
-dtypes NumPy lacks, or when the input needs no mask, it is ``paddle.nn.functional.dropout``.
+The drop probability is quantised to k/65536 (0.1 -> 0.1000061); kept values are scaled
+by 65536/(65536-k), so the expectation is exactly preserved.  On GPU, for dtypes NumPy
+lacks, in static graphs, or when nothing is dropped, it is ``paddle.nn.functional.dropout``.
 """
 from __future__ import annotations
 
@@ -27,7 +25,7 @@ _NUMPY_DTYPES = {paddle.float32: np.float32, paddle.float64: np.float64}
 
 def _scaled_mask(keep: np.ndarray, scale: float, dtype) -> paddle.Tensor:
     """``keep * scale`` as a Paddle tensor sharing NumPy's memory."""
-    return from_dlpack(np.multiply(keep, dtype(scale), dtype=dtype))
+    return from_dlpack(np.multiply(keep, dtype(scale), dtype=dtype).__dlpack__())
 
 
 class _MaskedScale(PyLayer):
@@ -64,7 +62,7 @@ class Dropout(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        if (not x.place.is_cpu_place() or self._threshold == 0
+        if (not paddle.in_dynamic_mode() or not x.place.is_cpu_place() or self._threshold == 0
                 or x.dtype not in _NUMPY_DTYPES):
             return F.dropout(x, self.p, training=True)
         seed = int(paddle.randint(0, 2 ** 31 - 1, [1]).item())

@@ -1,0 +1,34 @@
+"""Convert ViT weights to a Paddle ``.pdparams`` for the package ViT.
+
+    python tools/convert_weights.py --src ViT-B_16.npz --format auto \\
+        --model vit_base_patch16_384 --num-classes 100 --out vit_b16_384_c100.pdparams
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from rdrop_paddle.convert import FORMATS, convert_checkpoint, save_state
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--src", required=True, help=".npz, .pth/.pt/.bin, .safetensors or .pdparams file")
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS, "x2paddle"])
+    p.add_argument("--model", default="vit_base_patch16_224")
+    p.add_argument("--num-classes", type=int, required=True)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--out", required=True)
+    return p
+
+
+def run(args) -> None:
+    start = time.perf_counter()
+    state, notices = convert_checkpoint(args.src, args.format, args.model, args.num_classes,
+                                        args.image_size)
+    for notice in notices:
+        print(f"notice: {notice}")
+    save_state(state, args.out)
+    n = sum(v.size for v in state.values())
+    print(f"wrote {args.out}: {len(state)} tensors, {n:,} parameters "
+          f"({time.perf_counter() - start:.1f}s)")

@@ -1,0 +1,43 @@
+"""Predict images with an exported model through Paddle Inference.
+
+    python tools/infer.py --model-dir DIR --images PATH [PATH ...] [--topk 5] [--batch-size 32]
+
+Images are PNG/JPEG files or folders of them; preprocessing is the evaluation one, read
+from the model's ``infer_cfg.json``.  Prints a table and writes the predictions as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import write_json
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--images", nargs="+", required=True, help="image files or folders")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--out", default="output/predictions.json", help="JSON file of the predictions")
+    return p
+
+
+def run(args) -> None:
+    from rdrop_paddle.deploy import Predictor, list_images
+
+    if args.topk < 1 or args.batch_size < 1:
+        raise UserInputError("--topk and --batch-size must be at least 1")
+    paths = list_images(args.images)
+    predictor = Predictor(args.model_dir, args.device)
+    results = predictor.predict(paths, args.topk, args.batch_size)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
+    print(f"| image | {' | '.join(f'top-{k + 1}' for k in range(min(args.topk, len(results[0]['topk']))))} |")
+    print("| --- |" + " --- |" * min(args.topk, len(results[0]["topk"])))
+    for r in results:
+        cells = " | ".join(f"{t['name']} ({t['prob']:.3f})" for t in r["topk"])
+        print(f"| {os.path.basename(r['image'])} | {cells} |")
+    print(f"wrote {args.out}")

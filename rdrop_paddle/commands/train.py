@@ -1,0 +1,226 @@
+"""Train: ``python tools/train.py -c CONFIG [-o Section.key=value ...]``.
+
+A DeiT-style loop over optimizer steps: data parallel through fleet, R-Drop steps with
+gradient accumulation, logging, evaluation, checkpoints that are whole or absent, exact
+resume, SIGTERM and divergence handling.  Multi-card: ``python -m
+paddle.distributed.launch --nproc_per_node N tools/train.py -c ...``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import paddle
+
+from rdrop_paddle.cli import config_parser
+from rdrop_paddle.commands.model import load_weights, model_from_config
+from rdrop_paddle.config import Config, load_config, resume_differences, save_config
+from rdrop_paddle.cpu import configure_device
+from rdrop_paddle.data import build_datasets
+from rdrop_paddle.data.loader import Loader
+from rdrop_paddle.data.sampler import SampleStream, batch_plan
+from rdrop_paddle.engine import checkpoint
+from rdrop_paddle.engine import distributed as dist
+from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
+from rdrop_paddle.engine.evaluate import eval_loader, evaluate
+from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
+from rdrop_paddle.engine.step import TrainStep, finite_parameters
+from rdrop_paddle.engine.stop import StopSignal
+from rdrop_paddle.errors import TrainingDiverged, UserInputError
+from rdrop_paddle.io import check_fits, digest
+from rdrop_paddle.losses import RDropCrossEntropy
+from rdrop_paddle.utils.logger import Meter, ScalarWriter, setup_logger
+
+
+@dataclasses.dataclass
+class Run:
+    """What a training run steps: ``raw_model`` is the layer whose weights are saved,
+    ``model`` what runs the forward (``raw_model`` wrapped for data parallel)."""
+    raw_model: paddle.nn.Layer
+    model: paddle.nn.Layer
+    step: TrainStep
+    scheduler: paddle.optimizer.lr.LRScheduler
+
+
+@dataclasses.dataclass
+class Progress:
+    """What a checkpoint records besides weights and optimizer state."""
+    step: int = 0
+    best_top1: float = -1.0
+    best_step: int = 0
+    position: int = 0  # samples of the training stream consumed (all cards together)
+
+
+def build_run(cfg: Config, accum: int, load_pretrained: bool) -> Run:
+    g = cfg.Global
+    dist.seed_everything(g.seed)  # identical initial weights on every rank
+    raw = model = model_from_config(cfg.Model)
+    if cfg.Model.pretrained and load_pretrained:
+        load_weights(raw, cfg.Model.pretrained)
+    criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size)
+    scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
+    optimizer = build_optimizer(cfg.Optimizer, raw, scheduler)
+    if g.amp != "off" and g.amp_level == "O2":
+        raw, optimizer = paddle.amp.decorate(raw, optimizer, level="O2",
+                                             dtype="float16" if g.amp == "fp16" else "bfloat16")
+        model = raw
+    if dist.world_size() > 1:
+        from paddle.distributed import fleet
+
+        model = fleet.distributed_model(raw)
+        optimizer = fleet.distributed_optimizer(optimizer)
+    step = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp, g.amp_level,
+                     distributed=dist.world_size() > 1, raw_model=raw)
+    return Run(raw, model, step, scheduler)
+
+
+def restore(run: Run, path: str, cfg: Config, log) -> Progress:
+    """Load checkpoint folder ``path`` into ``run``; refuse one made with another config."""
+    weights, state = checkpoint.read(path)
+    changed = resume_differences(state.get("config", {}), cfg)
+    if changed:
+        raise UserInputError(f"cannot resume from {path}: the config differs ({'; '.join(changed)}); "
+                             f"restore those values or choose another Global.output_dir")
+    saved_steps = state["config"]["Global"]["max_steps"]
+    if saved_steps != cfg.Global.max_steps:
+        log.info(f"notice: Global.max_steps {saved_steps} -> {cfg.Global.max_steps}: the LR schedule "
+                 f"is recomputed for the new length")
+    check_fits({k: v.shape for k, v in weights.items()},
+               {k: tuple(v.shape) for k, v in run.raw_model.state_dict().items()}, path)
+    run.raw_model.set_state_dict(weights)
+    try:
+        run.step.set_state_dict(state)
+    except (ValueError, KeyError) as e:
+        raise UserInputError(f"cannot resume from {path}: {e}") from None
+    return Progress(**state["progress"])
+
+
+def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> None:
+    """Checkpoint ``progress.step`` (main rank); non-finite weights are never saved."""
+    if not finite_parameters(run.raw_model):
+        raise TrainingDiverged(f"non-finite weights after step {progress.step} (Optimizer.lr "
+                               f"{cfg.Optimizer.lr}); nothing was saved, earlier checkpoints are kept")
+    if not dist.is_main():
+        return
+    state = {**run.step.state_dict(), "progress": dataclasses.asdict(progress), "config": cfg.to_dict()}
+    ckpt.save(progress.step, run.raw_model.state_dict(), state)
+    if progress.best_step == progress.step:
+        ckpt.link_best(progress.step)
+    ckpt.rotate(protect=(progress.best_step,))
+
+
+def _prepare_output(cfg: Config):
+    g = cfg.Global
+    try:
+        os.makedirs(g.output_dir, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(f"cannot create Global.output_dir {g.output_dir}: {e.strerror or e}") from None
+    lock = RunLock(g.output_dir) if dist.is_main() else None
+    log = setup_logger(g.output_dir, dist.is_main())
+    ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
+    resume_from = ckpt.resume_path(g.resume) if dist.is_main() else None
+    dist.barrier()  # rank 0 has set damaged checkpoints aside
+    if not dist.is_main():
+        resume_from = ckpt.resume_path(g.resume)
+    return lock, log, ckpt, resume_from
+
+
+def train(cfg: Config, datasets: tuple | None = None) -> dict:
+    """Train per ``cfg``; returns the last evaluation and the best top-1.
+
+    ``datasets``: ``(train, val)`` to use instead of the ones ``cfg.Data`` names.
+    """
+    g = cfg.Global
+    if g.amp != "off" and g.device == "cpu":
+        raise UserInputError(f"Global.amp {g.amp} needs Global.device gpu: Paddle's autocast and "
+                             f"GradScaler do nothing on CPU")
+    dist.init(g.device)
+    configure_device(g.device)
+    lock, log, ckpt, resume_from = _prepare_output(cfg)
+    micro, accum = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
+                              cfg.Data.max_per_card_batch)
+    train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
+    run = build_run(cfg, accum, load_pretrained=not resume_from)
+    init_digest = digest({k: v.numpy() for k, v in run.raw_model.state_dict().items()})
+    progress = restore(run, resume_from, cfg, log) if resume_from else Progress()
+    if dist.is_main():
+        save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
+        if progress.best_step and not ckpt.best_is(progress.best_step):
+            ckpt.link_best(progress.best_step)  # a crash came between a save and its best link
+    stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
+    batches = iter(Loader(train_set, stream, cfg.Data.num_workers))
+    val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
+    writer = ScalarWriter(os.path.join(g.output_dir, "vdl"), dist.is_main())
+    start = progress.step
+    log.info(f"{'resume at step ' + str(start) if start else 'train'} {cfg.Model.name} on "
+             f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val images, global batch "
+             f"{cfg.Data.batch_size} = {micro} x {accum} accum x {dist.world_size()} card(s), "
+             f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}")
+    stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
+    meter, last_eval = Meter(start, g.max_steps, cfg.Data.batch_size), {}
+    run.model.train()
+    try:
+        for step in range(start + 1, g.max_steps + 1):
+            paddle.seed(dist.dropout_seed(g.seed, dist.rank(), step))
+            local = run.step.accumulate(batches)
+            logging_step = step % g.log_every == 0 or step == g.max_steps
+            grad_norm = run.step.grad_norm() if logging_step else None
+            summed = dist.all_reduce_sum(local + [float(bool(stop))])
+            loss, ce, kl = (v / dist.world_size() for v in summed[:3])
+            if not math.isfinite(loss) and run.step.scaler is None:
+                run.step.discard()
+                raise TrainingDiverged(f"non-finite loss {loss} at step {step}; nothing was saved, "
+                                       f"the checkpoints in {g.output_dir} are kept as they were")
+            if not math.isfinite(loss):
+                log.info(f"step {step}: non-finite loss under fp16, the GradScaler skips this update")
+            run.step.apply()
+            progress.step, progress.position = step, progress.position + cfg.Data.batch_size
+            meter.update(loss, ce, kl)
+            if logging_step:
+                meter.log(log, writer, step, run.scheduler.last_lr, grad_norm, run.step.loss_scale)
+            stopping = summed[3] > 0
+            new_best = False
+            if step % g.eval_every == 0 or step == g.max_steps:
+                metrics = evaluate(run.model, val, show_progress=dist.is_main(), should_stop=lambda: bool(stop))
+                stopping = stopping or metrics is None
+                if metrics is not None:
+                    new_best = _record_eval(metrics, step, progress, log, writer)
+                    last_eval = metrics
+            if stopping or new_best or step % g.save_every == 0 or step == g.max_steps:
+                save(run, ckpt, cfg, progress)
+            if stopping:
+                log.info(f"SIGTERM: saved step {step} to {g.output_dir}; resume with -o Global.resume=auto")
+                break
+        dist.barrier()
+        log.info(f"done: best top1 {progress.best_top1:.2f}")
+    finally:
+        stop.close()
+        batches.close()
+        writer.close()
+        if lock:
+            lock.release()
+    return {**last_eval, "best_top1": progress.best_top1, "init_digest": init_digest,
+            "checkpoint": ckpt.path(progress.step)}
+
+
+def _record_eval(metrics: dict, step: int, progress: Progress, log, writer) -> bool:
+    """Log an evaluation; True if it is a new best.  A non-finite one stops the run."""
+    if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
+        raise TrainingDiverged(f"evaluation at step {step} gives non-finite logits (loss "
+                               f"{metrics['loss']}); nothing was saved")
+    new_best = metrics["top1"] > progress.best_top1
+    if new_best:
+        progress.best_top1, progress.best_step = metrics["top1"], step
+    log.info(f"eval step {step}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} "
+             f"loss {metrics['loss']:.4f} best {progress.best_top1:.2f}")
+    writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss")}, step)
+    return new_best
+
+
+def build_parser():
+    return config_parser("Train a ViT with R-Drop.")
+
+
+def run(args) -> dict:
+    return train(load_config(args.config, args.override))

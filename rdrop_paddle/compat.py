@@ -1,0 +1,27 @@
+"""The PaddlePaddle versions this package supports: 2.6 (what PyPI's ``paddlepaddle-gpu``
+installs) and 3.x.  Checked where paddle is first needed, with one clear line otherwise."""
+from __future__ import annotations
+
+import re
+
+SUPPORTED = "PaddlePaddle 2.6 or >= 3.0"
+
+
+def supported(version: str) -> bool:
+    m = re.match(r"(\d+)\.(\d+)", version)
+    if not m:
+        return False
+    major, minor = int(m.group(1)), int(m.group(2))
+    return (major, minor) == (2, 6) or major >= 3 or (major, minor) == (0, 0)  # 0.0.0: develop builds
+
+
+def check_paddle() -> str:
+    """Import paddle and return its version; ImportError naming the version if unsupported."""
+    try:
+        import paddle
+    except ImportError:
+        raise ImportError(f"rdrop_paddle needs {SUPPORTED}: pip install paddlepaddle (CPU) or "
+                          f"paddlepaddle-gpu (README, Install)") from None
+    if not supported(paddle.__version__):
+        raise ImportError(f"rdrop_paddle needs {SUPPORTED}; found paddle {paddle.__version__}")
+    return paddle.__version__

@@ -1,0 +1,147 @@
+"""Batches read ahead in a background thread, with or without DataLoader worker processes.
+
+Paddle's single-process DataLoader reads in a thread of its own and never reports an
+exception raised there: the training loop waits forever (a bad sample, a sampler error).
+Here, with ``num_workers = 0``, a thread of ours reads the data set and hands every
+batch, or the exception, to the loop; with workers, Paddle's multi-process DataLoader
+(which does report worker errors and deaths) is drained by that thread.  Either way the
+main thread only waits on a Python queue, so signal handlers keep running.
+
+Workers are created with ``PR_SET_PDEATHSIG``: if the training process is killed, the
+kernel kills them too instead of leaving them holding shared memory.
+"""
+from __future__ import annotations
+
+import ctypes
+import queue
+import signal
+import sys
+import threading
+from typing import Iterable
+
+import numpy as np
+import paddle
+from paddle.io import DataLoader, Dataset
+
+from rdrop_paddle.errors import DataLoadingError
+
+_END = object()
+_ERROR = "__rdrop_paddle_data_error__"
+
+
+def die_with_parent(worker_id: int = 0) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; else nothing)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def collate(items: list) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = zip(*items)
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+class _Error:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Captured(Dataset):
+    """``dataset[key]``, with an exception turned into data: a DataLoader worker then
+    reports it by name (Paddle's own path for worker errors ends in a generic
+    ``Blocking queue is killed``)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__()
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        try:
+            return self.dataset[key]
+        except Exception as e:  # noqa: BLE001 - reported to the training loop below
+            return _Error(f"{type(e).__name__}: {e} (sample {key!r})")
+
+
+def _collate(items: list) -> list:
+    """A batch, or ``[array, tag, message]`` (Paddle's reader ends on a batch without arrays)."""
+    errors = [item for item in items if isinstance(item, _Error)]
+    return [np.zeros(1, np.float32), _ERROR, errors[0].message] if errors else list(collate(items))
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Loader:
+    """``(inputs, labels)`` Paddle tensors of ``dataset[k]`` for each batch ``ks`` of ``batch_sampler``.
+
+    Args:
+        dataset: a map-style data set returning ``(array, label)``.
+        batch_sampler: an iterable of lists of keys (finite or endless).
+        num_workers: DataLoader worker processes (0: read in a thread of this process).
+        prefetch: batches read ahead.
+    """
+
+    def __init__(self, dataset: Dataset, batch_sampler: Iterable, num_workers: int = 0,
+                 prefetch: int = 2) -> None:
+        self.dataset, self.batch_sampler = dataset, batch_sampler
+        self.num_workers, self.prefetch = num_workers, prefetch
+
+    def _source(self):
+        dataset = _Captured(self.dataset)
+        if self.num_workers == 0:
+            return (_collate([dataset[k] for k in keys]) for keys in self.batch_sampler)
+        loader = DataLoader(dataset, batch_sampler=self.batch_sampler, num_workers=self.num_workers,
+                            collate_fn=_collate, worker_init_fn=die_with_parent, use_shared_memory=True)
+        return iter(loader)  # created here, in the caller's thread: Paddle sets signal handlers
+
+    @staticmethod
+    def _pump(source, out: queue.Queue, done: threading.Event) -> None:
+        def put(item) -> bool:
+            while not done.is_set():
+                try:
+                    out.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for batch in source:
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as e:  # handed to the consumer, which raises it
+            put(_Failure(e))
+
+    def __iter__(self):
+        source = self._source()
+        out, done = queue.Queue(maxsize=self.prefetch), threading.Event()
+        thread = threading.Thread(target=self._pump, args=(source, out, done), daemon=True,
+                                  name="rdrop-loader")
+        thread.start()
+        try:
+            while True:
+                item = out.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    e = item.error
+                    raise DataLoadingError(f"data loading failed: {type(e).__name__}: {e}") from e
+                if len(item) == 3 and isinstance(item[1], str) and item[1] == _ERROR:
+                    raise DataLoadingError(f"data loading failed: {item[2]}")
+                images, labels = item
+                if isinstance(images, np.ndarray):
+                    images, labels = paddle.to_tensor(images), paddle.to_tensor(labels)
+                yield images, labels
+        finally:
+            done.set()
+            shutdown = getattr(source, "_try_shutdown_all", None)  # Paddle's worker iterator
+            if shutdown is not None:
+                shutdown()

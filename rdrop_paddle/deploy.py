@@ -1,0 +1,139 @@
+"""Export for Paddle Inference, and prediction with it.
+
+:func:`export` saves the eval-mode model with ``paddle.jit.save`` for inputs
+``[None, C, H, W]`` (any batch size): Paddle 3 writes ``model.json`` (PIR) and
+``model.pdiparams``, Paddle 2.6 ``model.pdmodel`` and ``model.pdiparams``.  Beside them
+``infer_cfg.json`` records what prediction needs: image size, channels, normalisation
+and class names, so that :class:`Predictor` preprocesses exactly as evaluation does
+(:class:`~rdrop_paddle.data.transforms.EvalTransform`) without retyping anything.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import paddle
+from PIL import Image, UnidentifiedImageError
+
+from rdrop_paddle.data.transforms import MEAN, STD, EvalTransform
+from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import write_json
+
+PREFIX, CONFIG = "model", "infer_cfg.json"
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
+           class_names: list[str], extra: dict | None = None) -> list[str]:
+    """Save ``model`` (eval mode) and ``infer_cfg.json`` into ``out_dir``; returns the files."""
+    os.makedirs(out_dir, exist_ok=True)
+    model.eval()
+    spec = [paddle.static.InputSpec([None, in_chans, image_size, image_size], "float32", "x")]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
+                    os.path.join(out_dir, PREFIX))
+    write_json({"image_size": image_size, "in_chans": in_chans, "mean": list(MEAN[:in_chans]),
+                "std": list(STD[:in_chans]), "resize": "bilinear", "class_names": class_names,
+                "paddle": paddle.__version__, **(extra or {})}, os.path.join(out_dir, CONFIG))
+    return sorted(os.listdir(out_dir))
+
+
+def _model_file(model_dir: str) -> str:
+    for name in (f"{PREFIX}.json", f"{PREFIX}.pdmodel"):
+        if os.path.isfile(os.path.join(model_dir, name)):
+            return os.path.join(model_dir, name)
+    raise UserInputError(f"{model_dir} holds no exported model ({PREFIX}.json or {PREFIX}.pdmodel); "
+                         f"run tools/export_model.py first")
+
+
+def load_infer_config(model_dir: str) -> dict:
+    path = os.path.join(model_dir, CONFIG)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            cfg = json.load(fh)
+        for key in ("image_size", "in_chans", "mean", "std", "class_names"):
+            cfg[key]
+    except FileNotFoundError:
+        raise UserInputError(f"{model_dir} has no {CONFIG}; export the model with tools/export_model.py") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserInputError(f"{path}: not a valid inference config ({type(e).__name__}: {e})") from None
+    return cfg
+
+
+def list_images(paths: list[str]) -> list[str]:
+    """Image files among ``paths``, folders expanded (one level, sorted)."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, f) for f in os.listdir(path)
+                           if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise UserInputError(f"{path}: folder holds no image ({', '.join(IMAGE_EXTENSIONS)})")
+            files += found
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise UserInputError(f"image not found: {path}")
+    return files
+
+
+def read_image(path: str, in_chans: int) -> Image.Image:
+    """The image at ``path`` with ``in_chans`` channels (palette expanded, alpha dropped)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            image = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserInputError(f"{path}: not an image this tool can read ({e})") from None
+    bands = [b for b in image.getbands() if b != "A"]
+    if len(bands) != in_chans:
+        kind = {1: "grey-scale", 3: "RGB"}
+        raise UserInputError(f"{path}: has {len(bands)} channel(s) ({image.mode}); the model expects "
+                             f"{in_chans} ({kind.get(in_chans, in_chans)})")
+    return image.convert("L" if in_chans == 1 else "RGB")
+
+
+class Predictor:
+    """Paddle Inference on an exported model: ``logits(paths)`` and ``predict(paths, topk)``."""
+
+    def __init__(self, model_dir: str, device: str = "cpu") -> None:
+        if not os.path.isdir(model_dir):
+            raise UserInputError(f"model folder not found: {model_dir}")
+        self.cfg = load_infer_config(model_dir)
+        config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
+        if device == "gpu":
+            config.enable_use_gpu(256, 0)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(len(os.sched_getaffinity(0)))
+        config.disable_glog_info()
+        self.predictor = paddle.inference.create_predictor(config)
+        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits of a float32 ``[N, C, H, W]`` batch."""
+        handle = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
+        self.predictor.run()
+        return self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+
+    def logits(self, paths: list[str], batch_size: int = 32) -> np.ndarray:
+        out = []
+        for i in range(0, len(paths), batch_size):
+            images = [self.transform(read_image(p, self.cfg["in_chans"])) for p in paths[i:i + batch_size]]
+            out.append(self.run(np.stack(images)))
+        return np.concatenate(out)
+
+    def predict(self, paths: list[str], topk: int = 5, batch_size: int = 32) -> list[dict]:
+        """Per image: its top-k classes with names and probabilities, and the logits."""
+        logits = self.logits(paths, batch_size)
+        z = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        names, results = self.cfg["class_names"], []
+        for path, row, p in zip(paths, logits, probs):
+            top = np.argsort(-row, kind="stable")[:topk]
+            results.append({"image": path, "topk": [
+                {"class": int(c), "name": names[c] if c < len(names) else str(c), "prob": float(p[c])}
+                for c in top], "logits": row.tolist()})
+        return results

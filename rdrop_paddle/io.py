@@ -1,0 +1,206 @@
+"""Files the package writes and reads: atomic writes, strict JSON, and pickles that cannot run code.
+
+Every pickle the package reads (Paddle's ``.pdparams``/``.pdopt``, the CIFAR-100 split
+files, x2paddle's output, PyTorch zip checkpoints) goes through :func:`load_pickle`, whose
+unpickler builds only NumPy arrays, dtypes and scalars, plain containers and the
+globals a caller adds explicitly (the PyTorch reader adds its own tensor builders).  Any
+other global — ``os.system``, a class with ``__reduce__`` — is refused with
+:class:`~rdrop_paddle.errors.UnsafeFileError` naming the file and the global, before
+anything is called.
+
+Writes go to a temporary name in the target directory, are flushed to disk and renamed
+into place, so a reader sees the old file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import codecs
+import collections
+import hashlib
+import io
+import json
+import math
+import os
+import pickle
+import uuid
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from rdrop_paddle.errors import UnsafeFileError, UserInputError
+
+
+def _encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as pickle protocol 2 uses it for bytes; text codecs only."""
+    if codecs.lookup(encoding).name not in ("iso8859-1", "utf-8", "ascii"):
+        raise pickle.UnpicklingError(f"codec {encoding!r} is not allowed")
+    return codecs.encode(text, encoding)
+
+
+_NUMPY_CORE = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
+SAFE_GLOBALS: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): dict,
+    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
+    ("builtins", "bytearray"): bytearray, ("builtins", "complex"): complex,
+    ("_codecs", "encode"): _encode,
+    ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+}
+for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # pickles of either numpy
+    SAFE_GLOBALS[_module, "_reconstruct"] = _NUMPY_CORE.multiarray._reconstruct
+    SAFE_GLOBALS[_module, "scalar"] = _NUMPY_CORE.multiarray.scalar
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, allowed: Mapping[tuple[str, str], Any], persistent_load, **kwargs):
+        super().__init__(file, **kwargs)
+        self._allowed = allowed
+        if persistent_load is not None:
+            self.persistent_load = persistent_load
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[module, name]
+        except KeyError:
+            raise _Forbidden(f"{module}.{name}") from None
+
+
+class _Forbidden(pickle.UnpicklingError):
+    pass
+
+
+def load_pickle(source: str | bytes, what: str | None = None, extra_globals: Mapping | None = None,
+                persistent_load: Callable | None = None, encoding: str = "ASCII") -> Any:
+    """Unpickle ``source`` (a path or the bytes of one) allowing only :data:`SAFE_GLOBALS`
+    (plus ``extra_globals``).  ``what`` names the file in errors."""
+    what = what or (source if isinstance(source, str) else "pickle")
+    allowed = {**SAFE_GLOBALS, **(extra_globals or {})}
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as fh:
+                return _RestrictedUnpickler(fh, allowed, persistent_load, encoding=encoding).load()
+        return _RestrictedUnpickler(io.BytesIO(source), allowed, persistent_load,
+                                    encoding=encoding).load()
+    except _Forbidden as e:
+        raise UnsafeFileError(f"{what}: refusing to load it: the pickle calls {e}, which is not "
+                              f"a NumPy array or plain container; nothing from it was run") from None
+    except FileNotFoundError:
+        raise UserInputError(f"file not found: {what}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, MemoryError, OSError) as e:
+        raise UserInputError(f"{what}: not a readable file of this kind "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def _unwrap_tensors(obj: Any) -> Any:
+    """Paddle pickles tensors inside containers as ``(name, ndarray)`` tuples: keep the arrays."""
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) \
+            and isinstance(obj[1], np.ndarray):
+        return obj[1]
+    if isinstance(obj, dict):
+        return type(obj)((k, _unwrap_tensors(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unwrap_tensors(v) for v in obj)
+    return obj
+
+
+_PADDLE_NAME_TABLE = "StructuredToParameterName@@"  # added by paddle.save to layer state dicts
+
+
+def load_paddle(path: str) -> dict:
+    """A ``paddle.save``-d dict (``.pdparams``, ``.pdopt``) as NumPy arrays, without running code
+    (Paddle's own name table, ``StructuredToParameterName@@``, is dropped)."""
+    if not os.path.isfile(path):
+        raise UserInputError(f"checkpoint not found: {path}")
+    state = _unwrap_tensors(load_pickle(path, encoding="latin1"))
+    if not isinstance(state, dict):
+        raise UserInputError(f"{path} does not hold a state dict (found {type(state).__name__})")
+    state.pop(_PADDLE_NAME_TABLE, None)
+    return state
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` for a temporary name beside ``path``, then rename it to ``path``.
+
+    The file is flushed to disk first; on any failure the temporary file is removed and
+    an existing ``path`` is left as it was.  A file-system error (full disk, read-only
+    folder) is a :class:`UserInputError` naming ``path``.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserInputError(f"{path} is a directory, not a file name")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+    except OSError as e:
+        raise UserInputError(f"cannot write {path}: {e.strerror or e}; nothing there was changed") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_paddle(obj: dict, path: str) -> None:
+    """``paddle.save`` written atomically."""
+    import paddle
+
+    atomic_write(path, lambda tmp: paddle.save(obj, tmp))
+
+
+def write_json(obj: Any, path: str) -> None:
+    """Strict JSON (a NaN or infinity is an error, not an invalid token), written atomically."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    atomic_write(path, write)
+
+
+def all_finite(values) -> bool:
+    return all(math.isfinite(float(v)) for v in values)
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """A short SHA-256 of named arrays (names, shapes, dtypes and bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_fits(shapes: Mapping[str, tuple], target: Mapping[str, tuple], what: str) -> None:
+    """Raise one error naming every missing, unexpected or mis-shaped key of ``shapes``."""
+    problems = [f"missing {k} {list(target[k])}" for k in target if k not in shapes]
+    problems += [f"unexpected {k} {list(shapes[k])}" for k in shapes if k not in target]
+    problems += [f"shape of {k}: checkpoint {list(shapes[k])} vs model {list(target[k])}"
+                 for k in target if k in shapes and tuple(shapes[k]) != tuple(target[k])]
+    if problems:
+        more = f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""
+        raise UserInputError(f"{what} does not fit the model: " + "; ".join(problems[:12]) + more)

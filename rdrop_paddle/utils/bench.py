@@ -1,0 +1,58 @@
+"""Helpers shared by ``tools/benchmark.py`` and ``tools/kernel_bench.py``: one measurement
+per worker process (so peak memory is that process's, and the two frameworks' OpenMP
+runtimes do not spin against each other), medians, and a description of the machine."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+
+def run_worker(script: str, args: list[str], env: dict | None = None) -> dict:
+    """Run ``python script ARGS`` and return the JSON object on its last stdout line."""
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
+    if out.returncode:
+        raise RuntimeError(f"worker {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def emit(result: dict) -> None:
+    """The worker's side of :func:`run_worker`."""
+    print(json.dumps(result), flush=True)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, inner: int = 1, warmup: int = 1) -> float:
+    """Median over ``repeats`` of the time of ``inner`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    """CPU, cores, Python and the threading variables, for the header of a results table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores; Python {platform.python_version()}; "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+            f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}; {time.strftime('%Y-%m-%d')}")
