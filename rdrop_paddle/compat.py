@@ -16,7 +16,14 @@ def supported(version: str) -> bool:
 
 
 def check_paddle() -> str:
-    """Import paddle and return its version; ImportError naming the version if unsupported."""
+    """Import paddle and return its version; ImportError naming the version if unsupported.
+
+    Python's ``zlib`` is loaded first: Paddle 2.6's CPU wheel exports zlib symbols of its
+    own, and once it is loaded ahead of Python's module, reading any gzip file (the digits
+    data set) crashes in ``inflateReset2``.
+    """
+    import zlib  # noqa: F401  (before paddle, see above)
+
     try:
         import paddle
     except ImportError:

@@ -2,8 +2,8 @@
 lives in ``rdrop_paddle.alignment.reference``).
 
 The writers below turn an HF ViT's weights into the files people actually have: Google's
-``.npz`` (JAX kernels), the official R-Drop/jeonsworld ``.bin``, timm and HF (both key
-generations).  Each follows the published layout of that format, independently of the
+``.npz`` (JAX kernels), the official R-Drop/jeonsworld ``.bin``, timm, HF (both key
+generations) and PaddleClas (``ppcls/arch/backbone/model_zoo/vision_transformer.py``).  Each follows the published layout of that format, independently of the
 package's converters, which the tests then run on these files.
 """
 import numpy as np
@@ -47,6 +47,13 @@ def to_timm(s):
                              ("layernorm_after", "norm2"), ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
                 out[f"blocks.{i}.{dst}.{kind}"] = _layer(s, i, f"{src}.{kind}")
     return out
+
+
+def to_paddleclas(s):
+    """PaddleClas ``ViT_*`` state dict names (timm's), Linear weights in Paddle's [in, out]."""
+    linear = ("attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight")
+    return {k: (np.ascontiguousarray(v.T) if k.endswith(linear) or k == "head.weight" else v)
+            for k, v in to_timm(s).items()}
 
 
 def to_rdrop(s):

@@ -4,12 +4,13 @@ import paddle
 import pytest
 import torch
 
-from helpers import run_tool
+from helpers import Hostile, one_error_line, run_tool
+from rdrop_paddle.alignment.reference import hf_logits, hf_vit
+from rdrop_paddle.alignment.reference import state_of as hf_state
 from rdrop_paddle.convert import convert_checkpoint, detect_format, load_checkpoint
-from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.errors import UnsafeFileError, UserInputError
 from rdrop_paddle.models import build_model
-from rdrop_paddle.alignment.reference import hf_logits, hf_state, hf_vit
-from reference import to_google_npz, to_hf_classic, to_rdrop, to_timm
+from reference import to_google_npz, to_hf_classic, to_paddleclas, to_rdrop, to_timm
 
 TINY = dict(hidden=192, layers=12, heads=3, image=32, patch=16, classes=10)  # ViT-Ti/16 at 32 px
 
@@ -24,6 +25,8 @@ def reference():
 def _write(path, state, kind):
     if kind == "npz":
         np.savez(path, **state)
+    elif kind == "pdparams":
+        paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(path))
     elif kind == "safetensors":
         from safetensors.numpy import save_file
 
@@ -48,11 +51,12 @@ def _paddle_logits(state, images, classes=10, image=32):
     ("timm", to_timm, "pth"),
     ("hf", lambda s: s, "safetensors"),
     ("hf", to_hf_classic, "bin"),
+    ("paddleclas", to_paddleclas, "pdparams"),
 ])
 def test_each_format_reproduces_hf_logits(tmp_path, reference, fmt, writer, ext):
     _, state, images, expected = reference
     path = _write(tmp_path / f"ckpt.{ext}", writer(state), ext)
-    assert detect_format(load_checkpoint(path)) == fmt
+    assert detect_format(load_checkpoint(path), path) == fmt
     for requested in ("auto", fmt):
         converted, notices = convert_checkpoint(path, requested, "vit_tiny_patch16_224", 10, 32)
         assert notices == []
@@ -91,9 +95,8 @@ def _cli_error(tmp_path, src, *extra):
     out = tmp_path / "out.pdparams"
     out.write_bytes(b"previous")
     res = run_tool("tools/convert_weights.py", "--src", src, "--num-classes", 10, "--out", out, *extra)
-    assert res.returncode == 2 and "Traceback" not in res.stderr
+    line = one_error_line(res)
     assert out.read_bytes() == b"previous", "a failed conversion must not touch the output"
-    (line,) = [l for l in res.stderr.splitlines() if l.startswith("error:")]
     return line
 
 
@@ -113,19 +116,75 @@ def test_cli_errors_name_keys_and_shapes(tmp_path, reference):
     assert "unexpected keys for format timm: blocks.0.attn.rel_pos [3, 3]" in line
     line = _cli_error(tmp_path, str(tmp_path / "nope.npz"))
     assert "checkpoint not found" in line
+    (tmp_path / "w.txt").write_text("x")
+    assert "unknown checkpoint extension '.txt'" in _cli_error(tmp_path, str(tmp_path / "w.txt"))
 
 
-class Payload:
-    """Anything that is not a tensor: loading it would run arbitrary unpickling."""
-
-
-def test_files_needing_pickle_are_refused(tmp_path):
-    torch.save({"model": Payload()}, str(tmp_path / "evil.pth"))
-    with pytest.raises(UserInputError, match="weights_only=True refused it"):
+def test_files_that_would_run_code_are_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"model": {"w": torch.ones(2)}, "extra": Hostile(marker)}, str(tmp_path / "evil.pth"))
+    with pytest.raises(UnsafeFileError, match=r"evil.pth: refusing to load it: the pickle calls io\.open"):
         load_checkpoint(str(tmp_path / "evil.pth"))
-    np.savez(tmp_path / "evil.npz", a=np.array([Payload()], dtype=object))
+    paddle.save({"w": paddle.ones([2])}, str(tmp_path / "good.pdparams"))
+    (tmp_path / "evil.pdparams").write_bytes(__import__("pickle").dumps({"w": Hostile(marker)}))
+    with pytest.raises(UnsafeFileError, match="evil.pdparams"):
+        load_checkpoint(str(tmp_path / "evil.pdparams"))
+    assert not marker.exists()
+    np.savez(tmp_path / "evil.npz", a=np.array([Hostile(marker)], dtype=object))
     with pytest.raises(UserInputError, match="refusing an .npz that needs pickle"):
         load_checkpoint(str(tmp_path / "evil.npz"))
+    assert not marker.exists()
+
+
+def test_half_precision_and_legacy_torch_files(tmp_path):
+    state = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3).t(), "b": torch.tensor([1.5, -2.0]).half(),
+             "c": torch.tensor([0.15625, 3.0]).bfloat16()}
+    torch.save(state, str(tmp_path / "half.pt"))
+    got = load_checkpoint(str(tmp_path / "half.pt"))
+    for k, v in state.items():
+        np.testing.assert_array_equal(got[k], v.float().numpy(), err_msg=k)
+    torch.save(state, str(tmp_path / "legacy.bin"), _use_new_zipfile_serialization=False)
+    with pytest.raises(UserInputError, match="not a PyTorch zip file"):
+        load_checkpoint(str(tmp_path / "legacy.bin"))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--num-classes", 0], "--num-classes must be at least 1, got 0"),
+    (["--num-classes", 10, "--image-size", 0], "image_size 0 is not a positive multiple of the patch size 16"),
+    (["--num-classes", 10, "--image-size", 30], "image_size 30 is not a positive multiple"),
+])
+def test_cli_refuses_impossible_targets(tmp_path, reference, args, needle):
+    src = _write(tmp_path / "a.safetensors", to_timm(reference[1]), "safetensors")
+    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224",
+                   "--out", tmp_path / "o.pdparams", *args)
+    assert needle in one_error_line(res)
+
+
+def test_cli_refuses_a_corrupt_file_and_a_folder_as_output(tmp_path, reference):
+    src = _write(tmp_path / "a.safetensors", to_timm(reference[1]), "safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(open(src, "rb").read()[:1000])
+    res = run_tool("tools/convert_weights.py", "--src", cut, "--num-classes", 10, "--out", tmp_path / "o.pdparams")
+    assert "cut.safetensors: not a readable .safetensors file" in one_error_line(res)
+    (tmp_path / "dir.pdparams").mkdir()
+    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224", "--num-classes", 10,
+                   "--image-size", 32, "--out", tmp_path / "dir.pdparams")
+    assert "dir.pdparams is a directory, not a file name" in one_error_line(res)
+
+
+def test_paddleclas_weights_fine_tune_to_new_classes(tmp_path):
+    """A PaddleClas ViT_*-named .pdparams (1000 classes) -> 100 classes at a larger image size."""
+    big = hf_vit(**{**TINY, "classes": 1000}, seed=2)
+    src = _write(tmp_path / "ViT_tiny_pretrained.pdparams", to_paddleclas(hf_state(big)), "pdparams")
+    out = tmp_path / "out.pdparams"
+    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224",
+                   "--num-classes", 100, "--image-size", 64, "--out", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "head re-initialised to zeros: checkpoint has 1000 classes, the model 100" in res.stdout
+    assert "position embeddings resized from a 2x2 to a 4x4 grid" in res.stdout
+    loaded = paddle.load(str(out))
+    same = to_paddleclas(hf_state(big))["blocks.3.mlp.fc1.weight"]
+    np.testing.assert_array_equal(loaded["blocks.3.mlp.fc1.weight"].numpy(), same)
 
 
 def test_x2paddle_route_matches_direct_route(tmp_path, reference):
@@ -156,4 +215,4 @@ def test_x2paddle_untraceable_op_is_named(monkeypatch):
     monkeypatch.setattr(x2paddle_route, "_hf_module", fake_module)
     state = to_timm(hf_state(hf_vit(hidden=64, layers=1, heads=4)))
     with pytest.raises(UserInputError, match=r"aten::unbind.*--format auto"):
-        x2paddle_route.x2paddle_state_dict(state, num_heads=4)
+        x2paddle_route.x2paddle_state_dict(state, "timm", num_heads=4)

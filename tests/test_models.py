@@ -94,3 +94,19 @@ def test_resized_pos_embed_loads_at_new_image_size():
     big.set_state_dict(state)
     big.eval()
     assert big(paddle.randn([2, 1, 12, 12])).shape == [2, 10]
+
+
+def test_dropout_sites_default_to_the_official_model():
+    """vit_src: dropout after the embeddings and in the MLP; the attention projection uses the
+    attention rate (0 by default).  proj_dropout=dropout gives the timm/JAX sites."""
+    def rates(model):
+        return {n: float(getattr(l, "p", 0.0)) for n, l in model.named_sublayers() if "Drop" in type(l).__name__
+                and "DropPath" not in type(l).__name__}
+
+    official = rates(build_model("vit_nano_patch4_8", dropout=0.1))
+    assert {n for n, p in official.items() if p > 0} == {"pos_drop"} | {f"blocks.{i}.mlp.drop" for i in range(4)}
+    timm_style = rates(build_model("vit_nano_patch4_8", dropout=0.1, proj_dropout=0.1))
+    assert {n for n, p in timm_style.items() if p > 0} == {n for n, p in official.items() if p > 0} | {
+        f"blocks.{i}.attn.proj_drop" for i in range(4)}
+    attn = rates(build_model("vit_nano_patch4_8", attn_dropout=0.05))
+    assert attn["blocks.0.attn.attn_drop"] == attn["blocks.0.attn.proj_drop"] == 0.05

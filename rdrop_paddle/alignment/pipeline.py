@@ -92,7 +92,7 @@ def train(out_dir: str, steps: int = 60, batch: int = 64, plot: str | None = Non
         step.apply()
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         t_loss = ref.official_vit_src_loss(official(tx), official(tx), ty, 0.3)
-        theirs[i] = float(t_loss)
+        theirs[i] = float(t_loss.detach())
         ref.official_update(official, t_opt, t_sched, t_loss)
     net.eval()
     official.eval()

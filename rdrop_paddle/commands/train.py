@@ -140,8 +140,8 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     lock, log, ckpt, resume_from = _prepare_output(cfg)
     micro, accum = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                               cfg.Data.max_per_card_batch)
-    train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
     run = build_run(cfg, accum, load_pretrained=not resume_from)
+    train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
     init_digest = digest({k: v.numpy() for k, v in run.raw_model.state_dict().items()})
     progress = restore(run, resume_from, cfg, log) if resume_from else Progress()
     if dist.is_main():

@@ -58,6 +58,9 @@ def configure_device(device: str) -> None:
     """After paddle has loaded: on CPU, stride kernels off (unless exported) and malloc tuned."""
     if device != "cpu":
         return
+    from rdrop_paddle.compat import check_paddle
+
+    check_paddle()
     import paddle
 
     if STRIDE_FLAG not in os.environ and STRIDE_FLAG in paddle.get_flags([STRIDE_FLAG]):

@@ -1,7 +1,7 @@
 """The alignment suite: every step of tools/align.py must pass against PyTorch.
 
 forward and loss run at ViT-B/16 dimensions (224 px); backward uses ViT-B/16 width and
-depth at 64 px with batch 4 to keep CI short.
+depth at 64 px with batch 4 to keep CI short; train runs 60 steps of the quickstart ViT.
 """
 import numpy as np
 import pytest
@@ -11,12 +11,13 @@ pytest.importorskip("transformers")
 pytest.importorskip("reprod_log")
 
 from helpers import run_tool  # noqa: E402
-from rdrop_paddle.alignment import steps  # noqa: E402
+from rdrop_paddle.alignment.report import record  # noqa: E402
+from rdrop_paddle.commands.align import STEP_NAMES, steps  # noqa: E402
 
 
-@pytest.mark.parametrize("name", list(steps.STEPS))
+@pytest.mark.parametrize("name", STEP_NAMES)
 def test_step_passes_and_writes_reprod_log_files(tmp_path, name):
-    result = steps.STEPS[name](str(tmp_path))
+    result = steps(str(tmp_path / "curves.png"))[name](str(tmp_path))
     assert result.passed, f"{name}: max diff {result.max_diff} > {result.threshold} ({result.detail})"
     for suffix in ("paddle.npy", "torch.npy", "diff.txt"):
         assert (tmp_path / f"{name}_{suffix}").is_file()
@@ -24,11 +25,13 @@ def test_step_passes_and_writes_reprod_log_files(tmp_path, name):
     paddle_side = np.load(tmp_path / f"{name}_paddle.npy", allow_pickle=True).item()
     torch_side = np.load(tmp_path / f"{name}_torch.npy", allow_pickle=True).item()
     assert paddle_side.keys() == torch_side.keys() and paddle_side
+    if name == "train":
+        assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_real_mismatch_is_reported(tmp_path):
     """The diff machinery itself: one changed value must fail its threshold."""
-    diff = steps._record(str(tmp_path), "probe", {"x": np.ones(3)}, {"x": np.array([1, 1, 1.001])}, 1e-6)
+    diff = record(str(tmp_path), "probe", {"x": np.ones(3)}, {"x": np.array([1, 1, 1.001])}, 1e-6)
     assert diff == pytest.approx(1e-3)
     assert (tmp_path / "probe_diff.txt").read_text().strip().endswith("diff check failed")
 

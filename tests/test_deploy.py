@@ -1,0 +1,65 @@
+"""Train -> export -> Paddle Inference on image files: the same predictions as evaluation."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from helpers import one_error_line, run_tool, train_ok
+from rdrop_paddle.commands.model import load_weights, model_from_config
+from rdrop_paddle.config import load_config
+from rdrop_paddle.data.digits import load_digits_split
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("deploy")
+    run, model_dir, pngs = root / "run", root / "model", root / "pngs"
+    train_ok("-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={run}", "-o", "Global.max_steps=30",
+             "-o", "Global.eval_every=30")
+    res = run_tool("tools/export_model.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={run}",
+                   "--out", model_dir)
+    assert res.returncode == 0, res.stderr[-3000:]
+    pngs.mkdir()
+    val = load_digits_split(0.2, 0)["val"]
+    for i, (image, label) in enumerate(zip(*val)):
+        Image.fromarray(image).save(pngs / f"{i:03d}_label{label}.png")
+    return run, model_dir, pngs, val
+
+
+def test_exported_predictions_equal_evaluation(exported, tmp_path):
+    run, model_dir, pngs, (images, labels) = exported
+    assert (model_dir / "infer_cfg.json").is_file() and (model_dir / "model.pdiparams").is_file()
+    cfg = json.loads((model_dir / "infer_cfg.json").read_text())
+    assert cfg["image_size"] == 8 and cfg["in_chans"] == 1 and cfg["class_names"] == [str(i) for i in range(10)]
+    res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--topk", 3,
+                   "--out", tmp_path / "pred.json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.splitlines()[0] == "| image | top-1 | top-2 | top-3 |"
+    predictions = json.loads((tmp_path / "pred.json").read_text())["predictions"]
+    assert len(predictions) == len(labels) == 359
+    top1 = 100.0 * np.mean([p["topk"][0]["class"] == y for p, y in zip(predictions, labels)])
+    ev = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={run}")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert top1 == pytest.approx(json.loads((run / "metrics.json").read_text())["top1"], abs=1e-9)
+    model = model_from_config(load_config("configs/quickstart.yaml").Model)
+    load_weights(model, str(run / "best.pdparams"))
+    model.eval()
+    x = ((images[:, None].astype(np.float32) / 255.0) - 0.5) / 0.5
+    dygraph = model(paddle.to_tensor(x)).numpy()
+    np.testing.assert_allclose(np.array([p["logits"] for p in predictions]), dygraph, atol=1e-5)
+
+
+def test_bad_inference_input_is_one_line(exported, tmp_path):
+    _, model_dir, pngs, _ = exported
+    assert "model folder not found" in one_error_line(
+        run_tool("tools/infer.py", "--model-dir", tmp_path / "none", "--images", pngs))
+    (tmp_path / "notes.png").write_text("not an image")
+    assert "not an image this tool can read" in one_error_line(
+        run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "notes.png"))
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / "colour.png")
+    line = one_error_line(run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "colour.png"))
+    assert "has 3 channel(s) (RGB); the model expects 1 (grey-scale)" in line
+    assert "image not found" in one_error_line(
+        run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "missing.png"))
