@@ -184,8 +184,8 @@ def parse_override(text: str) -> tuple[str, str, str]:
 
 def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) -> Any:
     """A text field takes the text as written; other fields parse it as a YAML scalar."""
-    hint = typing.get_type_hints(type(_section(cfg, section, f"-o {text}")))[_field(cfg, section, key, f"-o {text}").name]
-    if hint is str:
+    name = _field(cfg, section, key, f"-o {text}").name
+    if typing.get_type_hints(type(getattr(cfg, section)))[name] is str:
         return raw.strip()
     try:
         value = _yaml(raw) if raw.strip() else None

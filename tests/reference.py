@@ -3,7 +3,8 @@ lives in ``rdrop_paddle.alignment.reference``).
 
 The writers below turn an HF ViT's weights into the files people actually have: Google's
 ``.npz`` (JAX kernels), the official R-Drop/jeonsworld ``.bin``, timm, HF (both key
-generations) and PaddleClas (``ppcls/arch/backbone/model_zoo/vision_transformer.py``).  Each follows the published layout of that format, independently of the
+generations) and PaddleClas
+(``ppcls/arch/backbone/model_zoo/vision_transformer.py``).  Each follows the published layout of that format, independently of the
 package's converters, which the tests then run on these files.
 """
 import numpy as np

@@ -52,7 +52,7 @@ def test_one_switch_selects_paddle_layers_with_the_same_results(tmp_path):
     code = ("import numpy as np, paddle, sys\nfrom rdrop_paddle.models import build_model\n"
             "paddle.seed(0)\nm = build_model('vit_nano_patch4_8')\nm.eval()\n"
             "x = paddle.to_tensor(np.random.RandomState(0).randn(2, 1, 8, 8).astype('float32'))\n"
-            f"np.save(sys.argv[1], m(x).numpy())\n"
+            "np.save(sys.argv[1], m(x).numpy())\n"
             "print(type(m.blocks[0].mlp.fc1).__module__, type(m.blocks[0].mlp.drop).__module__)")
     outs = {}
     for flag in ("1", "0"):

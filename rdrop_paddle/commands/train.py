@@ -110,20 +110,20 @@ def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> 
     ckpt.rotate(protect=(progress.best_step,))
 
 
-def _prepare_output(cfg: Config):
+def _lock_output(cfg: Config):
+    """Create ``output_dir`` and lock it (main rank)."""
     g = cfg.Global
     try:
         os.makedirs(g.output_dir, exist_ok=True)
     except OSError as e:
         raise UserInputError(f"cannot create Global.output_dir {g.output_dir}: {e.strerror or e}") from None
-    lock = RunLock(g.output_dir) if dist.is_main() else None
-    log = setup_logger(g.output_dir, dist.is_main())
-    ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
-    resume_from = ckpt.resume_path(g.resume) if dist.is_main() else None
+    return RunLock(g.output_dir) if dist.is_main() else None
+
+
+def _find_resume(cfg: Config, ckpt: CheckpointManager):
+    resume_from = ckpt.resume_path(cfg.Global.resume) if dist.is_main() else None
     dist.barrier()  # rank 0 has set damaged checkpoints aside
-    if not dist.is_main():
-        resume_from = ckpt.resume_path(g.resume)
-    return lock, log, ckpt, resume_from
+    return resume_from if dist.is_main() else ckpt.resume_path(cfg.Global.resume)
 
 
 def train(cfg: Config, datasets: tuple | None = None) -> dict:
@@ -137,7 +137,19 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
                              f"GradScaler do nothing on CPU")
     dist.init(g.device)
     configure_device(g.device)
-    lock, log, ckpt, resume_from = _prepare_output(cfg)
+    lock = _lock_output(cfg)
+    try:
+        return _train(cfg, datasets)
+    finally:
+        if lock:
+            lock.release()
+
+
+def _train(cfg: Config, datasets) -> dict:
+    g = cfg.Global
+    log = setup_logger(g.output_dir, dist.is_main())
+    ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
+    resume_from = _find_resume(cfg, ckpt)
     micro, accum = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                               cfg.Data.max_per_card_batch)
     run = build_run(cfg, accum, load_pretrained=not resume_from)
@@ -198,8 +210,6 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
         stop.close()
         batches.close()
         writer.close()
-        if lock:
-            lock.release()
     return {**last_eval, "best_top1": progress.best_top1, "init_digest": init_digest,
             "checkpoint": ckpt.path(progress.step)}
 

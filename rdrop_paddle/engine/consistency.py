@@ -7,7 +7,6 @@ single dropout passes (averaged over ``passes``) is from the dropout-off accurac
 """
 from __future__ import annotations
 
-import numpy as np
 import paddle
 
 from rdrop_paddle.losses import RDropLoss
