@@ -15,6 +15,7 @@ import os
 import sys
 
 import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
+from rdrop_paddle.cpu import configure_environment
 from rdrop_paddle.utils import bench
 
 MODES = ["base", "rdrop_concat", "rdrop_twice", "eval"]
@@ -127,6 +128,7 @@ def main() -> None:
     if args.worker:
         bench.emit(worker(*args.worker, args.batch, args.warmup, args.repeats, args.steps))
         return
+    configure_environment()  # what the workers inherit (and what the header reports)
     print(bench.machine())
     print(f"batch {args.batch}, 224 px, fp32; {args.warmup} warm-up steps, median of "
           f"{args.repeats} x {args.steps} steps\n")

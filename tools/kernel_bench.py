@@ -14,6 +14,7 @@ import argparse
 import os
 
 import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
+from rdrop_paddle.cpu import configure_environment
 from rdrop_paddle.utils import bench
 
 
@@ -106,6 +107,7 @@ def main() -> None:
     if args.worker:
         bench.emit(worker(args.worker, args.model, args.batch, args.repeats))
         return
+    configure_environment()  # what the workers inherit (and what the header reports)
     flags = [f"--model={args.model}", f"--batch={args.batch}", f"--repeats={args.repeats}"]
     times = {fw: bench.run_worker(os.path.abspath(__file__), ["--worker", fw, *flags])
              for fw in ("paddle", "torch")}
