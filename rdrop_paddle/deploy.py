@@ -51,12 +51,14 @@ def load_infer_config(model_dir: str) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
             cfg = json.load(fh)
-        for key in ("image_size", "in_chans", "mean", "std", "class_names"):
-            cfg[key]
     except FileNotFoundError:
         raise UserInputError(f"{model_dir} has no {CONFIG}; export the model with tools/export_model.py") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserInputError(f"{path}: not a valid inference config ({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        raise UserInputError(f"{path}: not valid JSON ({e})") from None
+    missing = [k for k in ("image_size", "in_chans", "mean", "std", "class_names")
+               if not isinstance(cfg, dict) or k not in cfg]
+    if missing:
+        raise UserInputError(f"{path}: not an inference config (no {', '.join(missing)})")
     return cfg
 
 

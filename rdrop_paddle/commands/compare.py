@@ -17,13 +17,13 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
 
 
-def with_run(cfg: Config, alpha: float, seed: int, output_dir: str, **data) -> Config:
+def with_run(cfg: Config, alpha: float, seed: int, output_dir: str) -> Config:
     """``cfg`` for one arm and seed, written to ``output_dir`` (fresh)."""
     if os.path.exists(output_dir):
         raise UserInputError(f"{output_dir} exists; choose another --out")
     return dataclasses.replace(
         cfg, Global=dataclasses.replace(cfg.Global, seed=seed, resume="", output_dir=output_dir),
-        Loss=dataclasses.replace(cfg.Loss, alpha=alpha), Data=dataclasses.replace(cfg.Data, **data))
+        Loss=dataclasses.replace(cfg.Loss, alpha=alpha))
 
 
 def _run(cfg: Config, alpha: float, seed: int, out_dir: str) -> dict:
