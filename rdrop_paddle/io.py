@@ -18,7 +18,6 @@ import collections
 import hashlib
 import io
 import json
-import math
 import os
 import pickle
 import uuid
@@ -171,10 +170,6 @@ def write_json(obj: Any, path: str) -> None:
             fh.write(text)
 
     atomic_write(path, write)
-
-
-def all_finite(values) -> bool:
-    return all(math.isfinite(float(v)) for v in values)
 
 
 def sha256(path: str) -> str:

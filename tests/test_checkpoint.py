@@ -79,6 +79,10 @@ def test_an_existing_run_is_never_restarted_silently(tmp_path):
     with pytest.raises(UserInputError, match="is not a checkpoint folder"):
         mgr.resume_path(str(tmp_path / "nowhere"))
     assert mgr.resume_path(os.path.join(mgr.path(10), "train.pdopt")) == mgr.path(10)
+    with open(os.path.join(mgr.path(10), "train.pdopt"), "ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(UserInputError, match="step_0000010 is damaged \\(train.pdopt differs"):
+        mgr.resume_path(mgr.path(10))
 
 
 def test_rotation_keeps_the_newest_and_the_best(tmp_path):

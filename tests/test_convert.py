@@ -64,6 +64,18 @@ def test_each_format_reproduces_hf_logits(tmp_path, reference, fmt, writer, ext)
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
 
+def _fine_tune_to_100_classes_at_64px(tmp_path, src):
+    """Convert ``src`` (1000 classes, 32 px) for 100 classes at 64 px; the notices every format
+    gives for that; ``(stdout, loaded state)``."""
+    out = tmp_path / "out.pdparams"
+    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224",
+                   "--num-classes", 100, "--image-size", 64, "--out", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "notice: head re-initialised to zeros: checkpoint has 1000 classes, the model 100" in res.stdout
+    assert "notice: position embeddings resized from a 2x2 to a 4x4 grid" in res.stdout
+    return res.stdout, paddle.load(str(out))
+
+
 def test_cli_fine_tuning_semantics(tmp_path, reference):
     """1000 -> 100 classes, pre_logits dropped, 2x2 -> 4x4 position grid, as the official code."""
     from scipy import ndimage
@@ -71,14 +83,8 @@ def test_cli_fine_tuning_semantics(tmp_path, reference):
     model, state, _, _ = reference
     big = hf_vit(**{**TINY, "classes": 1000}, seed=1)
     src = _write(tmp_path / "ViT-Ti_16.npz", to_google_npz(hf_state(big), heads=3, pre_logits=True), "npz")
-    out = tmp_path / "out.pdparams"
-    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224",
-                   "--num-classes", 100, "--image-size", 64, "--out", out)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "notice: dropped the pre-logits layer" in res.stdout
-    assert "notice: head re-initialised to zeros: checkpoint has 1000 classes, the model 100" in res.stdout
-    assert "notice: position embeddings resized from a 2x2 to a 4x4 grid" in res.stdout
-    loaded = paddle.load(str(out))
+    stdout, loaded = _fine_tune_to_100_classes_at_64px(tmp_path, src)
+    assert "notice: dropped the pre-logits layer" in stdout
     target = build_model("vit_tiny_patch16_224", num_classes=100, image_size=64)
     missing, unexpected = target.set_state_dict(loaded)
     assert not missing and not unexpected
@@ -176,13 +182,7 @@ def test_paddleclas_weights_fine_tune_to_new_classes(tmp_path):
     """A PaddleClas ViT_*-named .pdparams (1000 classes) -> 100 classes at a larger image size."""
     big = hf_vit(**{**TINY, "classes": 1000}, seed=2)
     src = _write(tmp_path / "ViT_tiny_pretrained.pdparams", to_paddleclas(hf_state(big)), "pdparams")
-    out = tmp_path / "out.pdparams"
-    res = run_tool("tools/convert_weights.py", "--src", src, "--model", "vit_tiny_patch16_224",
-                   "--num-classes", 100, "--image-size", 64, "--out", out)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "head re-initialised to zeros: checkpoint has 1000 classes, the model 100" in res.stdout
-    assert "position embeddings resized from a 2x2 to a 4x4 grid" in res.stdout
-    loaded = paddle.load(str(out))
+    _, loaded = _fine_tune_to_100_classes_at_64px(tmp_path, src)
     same = to_paddleclas(hf_state(big))["blocks.3.mlp.fc1.weight"]
     np.testing.assert_array_equal(loaded["blocks.3.mlp.fc1.weight"].numpy(), same)
 

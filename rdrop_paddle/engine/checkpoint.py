@@ -53,11 +53,8 @@ def verify(path: str) -> dict:
 
 
 def read(path: str) -> tuple[dict, dict]:
-    """``(weights, train state)`` of a verified checkpoint folder, as NumPy arrays."""
-    try:
-        verify(path)
-    except Damaged as e:
-        raise UserInputError(f"checkpoint {path} is damaged ({e})") from None
+    """``(weights, train state)`` of a checkpoint folder, as NumPy arrays (read without running
+    code; :func:`verify` it first, as :meth:`CheckpointManager.resume_path` does)."""
     return load_paddle(os.path.join(path, "model.pdparams")), load_paddle(os.path.join(path, "train.pdopt"))
 
 
@@ -121,11 +118,16 @@ class CheckpointManager:
         atomic_write(self.best_path, place)
 
     def best_is(self, step: int) -> bool:
-        """Whether ``best.pdparams`` holds the weights of checkpoint ``step``."""
+        """Whether ``best.pdparams`` holds the weights of checkpoint ``step`` (the same file,
+        or on file systems without hard links a copy with its manifest's hash)."""
+        source = os.path.join(self.path(step), "model.pdparams")
         try:
-            manifest = verify(self.path(step))
-            return sha256(self.best_path) == manifest["files"]["model.pdparams"]["sha256"]
-        except (Damaged, OSError):
+            if os.path.samefile(self.best_path, source):
+                return True
+            with open(os.path.join(self.path(step), "manifest.json"), encoding="utf-8") as fh:
+                expected = json.load(fh)["files"]["model.pdparams"]["sha256"]
+            return sha256(self.best_path) == expected
+        except (OSError, ValueError, KeyError, TypeError):
             return False
 
     def newest_complete(self) -> Optional[str]:
@@ -151,8 +153,8 @@ class CheckpointManager:
         return bool(self.steps()) or os.path.exists(self.best_path)
 
     def resume_path(self, resume: str) -> Optional[str]:
-        """The checkpoint to resume from: ``auto`` = the newest complete one here (None if
-        this folder holds no run), a path = that checkpoint folder; "" = none."""
+        """The verified checkpoint to resume from: ``auto`` = the newest complete one here (None
+        if this folder holds no run), a path = that checkpoint folder; "" = none."""
         if resume == "auto":
             found = self.newest_complete()
             if found is None and self.has_run():
@@ -164,6 +166,10 @@ class CheckpointManager:
             if not os.path.isfile(os.path.join(path, "manifest.json")):
                 raise UserInputError(f"Global.resume: {resume} is not a checkpoint folder "
                                      f"(expected .../checkpoints/step_NNNNNNN)")
+            try:
+                verify(path)
+            except Damaged as e:
+                raise UserInputError(f"checkpoint {path} is damaged ({e})") from None
             return path
         if self.has_run():
             raise UserInputError(f"{self.output_dir} already holds a run; continue it with "
