@@ -28,15 +28,19 @@ def config_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _error_line(e: BaseException) -> str:
+    return "error: " + " ".join(str(e).split())
+
+
 def run_safely(task: Callable[[], object]) -> int:
     """Run ``task``; known errors become one ``error:`` line and an exit status."""
     try:
         result = task()
     except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_error_line(e), file=sys.stderr)
         return 2
     except (TrainingDiverged, DataLoadingError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_error_line(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -57,7 +61,14 @@ def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(COMMANDS[command])
-    args = module.build_parser().parse_args(argv)
+    parser = module.build_parser()
+
+    def one_line_error(message: str) -> None:  # argparse's usage + message, as one line
+        print(f"error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = one_line_error
+    args = parser.parse_args(argv)
     sys.exit(run_safely(lambda: module.run(args)))
 
 

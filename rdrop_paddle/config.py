@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
@@ -41,6 +42,10 @@ _Yaml12Loader.add_implicit_resolver(
 
 def _yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Yaml12Loader)
+
+
+_REPR = reprlib.Repr()  # a value in a message: bounded, however deep or shared the YAML is
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 60, 60
 
 
 def _choice(default: str, *choices: str) -> Any:
@@ -73,12 +78,14 @@ class ModelConfig:
     attn_dropout: float = 0.0  # on the attention probabilities
     proj_dropout: Optional[float] = None  # after the attention projection; null = attn_dropout (vit_src)
     drop_path: float = 0.0
+    recompute: bool = False  # recompute each block in the backward: less memory, same gradients
 
     def kwargs(self) -> dict:
         """Keyword arguments of ``build_model(self.name, ...)``."""
         return {"num_classes": self.num_classes, "image_size": self.image_size,
                 "dropout": self.dropout, "attn_dropout": self.attn_dropout,
-                "proj_dropout": self.proj_dropout, "drop_path": self.drop_path}
+                "proj_dropout": self.proj_dropout, "drop_path": self.drop_path,
+                "recompute": self.recompute}
 
 
 @dataclass
@@ -142,7 +149,7 @@ def _coerce(where: str, value: Any, hint: Any, choices: tuple | None) -> Any:
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise UserInputError(
             f"{where}: expected {typ.__name__}{' or null' if optional else ''}, "
-            f"got {type(value).__name__} {value!r}")
+            f"got {type(value).__name__} {_REPR.repr(value)}")
     if choices and value not in choices:
         raise UserInputError(f"{where}: {value!r} is not one of {', '.join(choices)}")
     return value
@@ -190,22 +197,36 @@ def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) ->
     try:
         value = _yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise UserInputError(f"override {text!r}: value is not valid YAML ({e})") from None
+        raise UserInputError(f"override {text!r}: value is not valid YAML ({_one_line(e)})") from None
     if isinstance(value, (dict, list)):
         raise UserInputError(f"override {text!r}: value must be a scalar")
     return value
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def _read_yaml(path: str) -> dict:
     if not os.path.isfile(path):
         raise UserInputError(f"config file not found: {path}")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = _yaml(fh.read()) or {}
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UserInputError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config file")
+        data = _yaml(raw.decode("utf-8")) or {}
+    except OSError as e:
+        raise UserInputError(f"cannot read config file {path}: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise UserInputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise UserInputError(f"{path}: not valid YAML ({e})") from None
+        raise UserInputError(f"{path}: not valid YAML ({_one_line(e)})") from None
+    except RecursionError:
+        raise UserInputError(f"{path}: nested too deeply; not a config file") from None
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: top level must be a mapping of sections")
     return data
@@ -228,6 +249,10 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
     return cfg
 
 
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; the head stays a few hundred MB at most
+MAX_IMAGE_SIZE = 4096  # pixels a side: 65,536 patches of 16 px
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise UserInputError(message)
@@ -242,6 +267,9 @@ def validate(cfg: Config) -> None:
                         "Model.num_classes": m.num_classes, "Model.image_size": m.image_size,
                         "Data.batch_size": d.batch_size, "Data.eval_batch_size": d.eval_batch_size}.items():
         _check(value > 0, f"{name} must be positive, got {value}")
+    for name, value, top in (("Model.num_classes", m.num_classes, MAX_CLASSES),
+                             ("Model.image_size", m.image_size, MAX_IMAGE_SIZE)):
+        _check(value <= top, f"{name} must be at most {top:,}, got {value:,}")
     for name, value in {"Optimizer.accum_steps": o.accum_steps, "Optimizer.warmup_steps": o.warmup_steps,
                         "Data.max_per_card_batch": d.max_per_card_batch, "Data.num_workers": d.num_workers,
                         "Loss.kl_batch_size": lo.kl_batch_size, "Data.split_seed": d.split_seed}.items():
@@ -273,7 +301,7 @@ RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_d
 def resume_differences(saved: dict, cfg: Config) -> list[str]:
     """Keys that define a run and differ between a saved config dict and ``cfg``."""
     now = cfg.to_dict()
-    return [f"{sec}.{key}: {saved.get(sec, {}).get(key)!r} -> {now[sec][key]!r}"
+    return [f"{sec}.{key}: {_REPR.repr(saved.get(sec, {}).get(key))} -> {now[sec][key]!r}"
             for sec, keys in RESUME_KEYS.items() for key in keys
             if saved.get(sec, {}).get(key) != now[sec][key]]
 

@@ -16,6 +16,7 @@ import numpy as np
 import paddle
 from PIL import Image, UnidentifiedImageError
 
+from rdrop_paddle.config import MAX_IMAGE_SIZE
 from rdrop_paddle.data.transforms import MEAN, STD, EvalTransform
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
@@ -27,7 +28,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
            class_names: list[str], extra: dict | None = None) -> list[str]:
     """Save ``model`` (eval mode) and ``infer_cfg.json`` into ``out_dir``; returns the files."""
-    os.makedirs(out_dir, exist_ok=True)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserInputError(f"{out_dir} is a file, not a folder for the inference model")
+    if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
+        raise UserInputError("the weights hold NaN or infinity: refusing to export them")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
     model.eval()
     spec = [paddle.static.InputSpec([None, in_chans, image_size, image_size], "float32", "x")]
     paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
@@ -55,11 +63,40 @@ def load_infer_config(model_dir: str) -> dict:
         raise UserInputError(f"{model_dir} has no {CONFIG}; export the model with tools/export_model.py") from None
     except ValueError as e:
         raise UserInputError(f"{path}: not valid JSON ({e})") from None
+    except (OSError, RecursionError) as e:
+        raise UserInputError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     missing = [k for k in ("image_size", "in_chans", "mean", "std", "class_names")
                if not isinstance(cfg, dict) or k not in cfg]
     if missing:
         raise UserInputError(f"{path}: not an inference config (no {', '.join(missing)})")
+    _check_infer_config(cfg, path)
     return cfg
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_infer_config(cfg: dict, path: str) -> None:
+    """Each value of ``infer_cfg.json`` of the type and range prediction needs."""
+    size, chans = cfg["image_size"], cfg["in_chans"]
+    problems = []
+    if not (_is_int(size) and 1 <= size <= MAX_IMAGE_SIZE):
+        problems.append(f"image_size {size!r} is not an integer in [1, {MAX_IMAGE_SIZE}]")
+    if chans not in (1, 3) or not _is_int(chans):
+        problems.append(f"in_chans {chans!r} is not 1 or 3")
+    for key in ("mean", "std"):
+        v = cfg[key]
+        if not (isinstance(v, list) and len(v) == chans and
+                all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)):
+            problems.append(f"{key} is not a list of {chans!r} finite numbers")
+        elif key == "std" and min(v) <= 0:
+            problems.append("std has a value <= 0")
+    names = cfg["class_names"]
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        problems.append("class_names is not a list of strings")
+    if problems:
+        raise UserInputError(f"{path}: " + "; ".join(problems)[:300])
 
 
 def list_images(paths: list[str]) -> list[str]:
@@ -85,7 +122,7 @@ def read_image(path: str, in_chans: int) -> Image.Image:
         with Image.open(path) as im:
             im.load()
             image = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
         raise UserInputError(f"{path}: not an image this tool can read ({e})") from None
     bands = [b for b in image.getbands() if b != "A"]
     if len(bands) != in_chans:
@@ -109,7 +146,11 @@ class Predictor:
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(len(os.sched_getaffinity(0)))
         config.disable_glog_info()
-        self.predictor = paddle.inference.create_predictor(config)
+        try:
+            self.predictor = paddle.inference.create_predictor(config)
+        except Exception as e:  # Paddle reports a damaged model file as one of several types
+            raise UserInputError(f"{model_dir}: the exported model cannot be loaded "
+                                 f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
         self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -130,6 +171,10 @@ class Predictor:
     def predict(self, paths: list[str], topk: int = 5, batch_size: int = 32) -> list[dict]:
         """Per image: its top-k classes with names and probabilities, and the logits."""
         logits = self.logits(paths, batch_size)
+        if not np.isfinite(logits).all():
+            bad = paths[int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])]
+            raise UserInputError(f"the model gives non-finite logits (first for {bad}): its weights "
+                                 f"are not usable; nothing was written")
         z = logits - logits.max(axis=1, keepdims=True)
         probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         names, results = self.cfg["class_names"], []

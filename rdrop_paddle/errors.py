@@ -7,7 +7,11 @@ input (a missing or hostile file, a bad config value), 1 for a run that cannot g
 
 
 class UserInputError(ValueError):
-    """Bad input from the user; the message names the offending path, key or shape."""
+    """Bad input from the user; the message names the offending path, key or shape.  It is
+    kept to one line (an embedded library message's line breaks become spaces)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
 
 
 class UnsafeFileError(UserInputError):

@@ -8,11 +8,16 @@ other global — ``os.system``, a class with ``__reduce__`` — is refused with
 :class:`~rdrop_paddle.errors.UnsafeFileError` naming the file and the global, before
 anything is called.
 
+Readers are bounded: a structure nested deeper than :data:`MAX_DEPTH` or with more than
+:data:`MAX_NODES` entries is refused, and shared references (a pickle can name one list
+twice, ``x = [x, x]`` sixty times in 438 bytes) are walked once, never re-expanded.
+
 Writes go to a temporary name in the target directory, are flushed to disk and renamed
 into place, so a reader sees the old file or the new one, never half of one.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import collections
 import hashlib
@@ -35,18 +40,50 @@ def _encode(text: str, encoding: str = "latin1") -> bytes:
     return codecs.encode(text, encoding)
 
 
+def _bytearray(source: Any = b"", *args: Any) -> bytearray:
+    """``bytearray`` of text or bytes only: ``bytearray(10**12)`` would allocate."""
+    if not isinstance(source, (bytes, str)):
+        raise pickle.UnpicklingError("bytearray only of bytes or text")
+    return bytearray(source, *args)
+
+
+class _NdarrayClass:
+    """What the global ``numpy.ndarray`` unpickles to: accepted only as the first argument of
+    :func:`_reconstruct` (calling it, which would allocate any shape, fails)."""
+
+
 _NUMPY_CORE = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
+
+
+def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """NumPy's pickle entry point, as ``ndarray.__reduce__`` writes it: an empty array that
+    ``__setstate__`` then fills (checking the data against shape and dtype)."""
+    if cls is not _NdarrayClass or tuple(shape) != (0,):
+        raise pickle.UnpicklingError("numpy _reconstruct with other arguments than ndarray.__reduce__'s")
+    return _NUMPY_CORE.multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+
 SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): dict,
     ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray, ("builtins", "complex"): complex,
+    ("builtins", "bytearray"): _bytearray, ("builtins", "complex"): complex,
     ("_codecs", "encode"): _encode,
-    ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): _NdarrayClass, ("numpy", "dtype"): np.dtype,
 }
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # pickles of either numpy
-    SAFE_GLOBALS[_module, "_reconstruct"] = _NUMPY_CORE.multiarray._reconstruct
+    SAFE_GLOBALS[_module, "_reconstruct"] = _reconstruct
     SAFE_GLOBALS[_module, "scalar"] = _NUMPY_CORE.multiarray.scalar
+
+MAX_DEPTH = 100  # nesting of containers in any file the package reads
+MAX_NODES = 1_000_000  # containers and values walked in one file
+
+
+def _python3_name(module: str, name: str) -> tuple[str, str]:
+    """The Python 3 name of a global a protocol-2 pickle names the Python 2 way."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[module, name]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -57,6 +94,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             self.persistent_load = persistent_load
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = _python3_name(module, name)
         try:
             return self._allowed[module, name]
         except KeyError:
@@ -85,21 +123,55 @@ def load_pickle(source: str | bytes, what: str | None = None, extra_globals: Map
     except FileNotFoundError:
         raise UserInputError(f"file not found: {what}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, MemoryError, OSError) as e:
+            IndexError, KeyError, MemoryError, OSError, RecursionError) as e:
         raise UserInputError(f"{what}: not a readable file of this kind "
-                             f"({type(e).__name__}: {e})") from None
+                             f"({type(e).__name__}: {_short(e)})") from None
 
 
-def _unwrap_tensors(obj: Any) -> Any:
-    """Paddle pickles tensors inside containers as ``(name, ndarray)`` tuples: keep the arrays."""
-    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) \
-            and isinstance(obj[1], np.ndarray):
-        return obj[1]
-    if isinstance(obj, dict):
-        return type(obj)((k, _unwrap_tensors(v)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_unwrap_tensors(v) for v in obj)
-    return obj
+def _short(e: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, at most ``limit`` characters."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class Budget:
+    """Counts the nodes a reader walks; too deep or too many is one :class:`UserInputError`."""
+
+    def __init__(self, what: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
+        self.what, self.left, self.max_depth = what, max_nodes, max_depth
+
+    def visit(self, depth: int) -> None:
+        self.left -= 1
+        if depth > self.max_depth:
+            raise UserInputError(f"{self.what}: containers nested more than {self.max_depth} levels "
+                                 f"deep; not a file of this kind")
+        if self.left < 0:
+            raise UserInputError(f"{self.what}: more than {MAX_NODES:,} entries (or shared references "
+                                 f"that expand to as many); not a file of this kind")
+
+
+def _unwrap_tensors(obj: Any, what: str) -> Any:
+    """Paddle pickles tensors inside containers as ``(name, ndarray)`` tuples: keep the arrays.
+    Each container is converted once (shared references stay shared), within a :class:`Budget`."""
+    memo: dict[int, Any] = {}
+    budget = Budget(what)
+
+    def visit(o: Any, depth: int) -> Any:
+        if not isinstance(o, (dict, list, tuple)):
+            return o
+        if id(o) in memo:
+            return memo[id(o)]
+        budget.visit(depth)
+        if isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) and isinstance(o[1], np.ndarray):
+            out = o[1]
+        elif isinstance(o, dict):
+            out = type(o)((k, visit(v, depth + 1)) for k, v in o.items())
+        else:
+            out = type(o)(visit(v, depth + 1) for v in o)
+        memo[id(o)] = out
+        return out
+
+    return visit(obj, 0)
 
 
 _PADDLE_NAME_TABLE = "StructuredToParameterName@@"  # added by paddle.save to layer state dicts
@@ -110,7 +182,7 @@ def load_paddle(path: str) -> dict:
     (Paddle's own name table, ``StructuredToParameterName@@``, is dropped)."""
     if not os.path.isfile(path):
         raise UserInputError(f"checkpoint not found: {path}")
-    state = _unwrap_tensors(load_pickle(path, encoding="latin1"))
+    state = _unwrap_tensors(load_pickle(path, encoding="latin1"), path)
     if not isinstance(state, dict):
         raise UserInputError(f"{path} does not hold a state dict (found {type(state).__name__})")
     state.pop(_PADDLE_NAME_TABLE, None)

@@ -96,6 +96,43 @@ def test_rotation_keeps_the_newest_and_the_best(tmp_path):
     assert sha256(mgr.best_path) == checkpoint.verify(mgr.path(20))["files"]["model.pdparams"]["sha256"]
 
 
+def test_rotation_keeps_the_best_that_each_kept_checkpoint_records(tmp_path):
+    mgr = _manager(tmp_path, keep=2)
+    for step, best in ((10, 10), (20, 20), (30, 20), (40, 40), (50, 40)):
+        mgr.save(step, {"w": paddle.ones([1])}, {}, best_step=best)
+        mgr.rotate(protect=(best,))
+    assert mgr.steps() == [40, 50]
+    mgr.save(60, {"w": paddle.ones([1])}, {}, best_step=60)
+    mgr.rotate(protect=(60,))
+    assert mgr.steps() == [40, 50, 60]  # step 50, a fallback, records best 40
+
+
+def test_a_missing_best_checkpoint_is_a_notice(tmp_path):
+    notices = []
+    mgr = _manager(tmp_path, notices=notices)
+    for step in (10, 20):
+        mgr.save(step, {"w": paddle.full([1], float(step))}, {}, best_step=10)
+    assert mgr.restore_best(10) and mgr.best_is(10)  # a crash between a save and its link
+    import shutil
+
+    shutil.rmtree(mgr.path(10))
+    assert not mgr.restore_best(10)
+    assert "the checkpoint of the best evaluation (step 10) is missing or damaged" in notices[-1]
+
+
+def test_stale_temporary_files_are_removed(tmp_path):
+    mgr = _manager(tmp_path)
+    _save(mgr, 10)
+    stale = [os.path.join(mgr.dir, ".tmp-step_0000020-0123abcd"), os.path.join(mgr.dir, ".tmp-x"),
+             os.path.join(str(tmp_path), ".best.pdparams.tmp-89abcdef")]
+    os.makedirs(stale[0])
+    os.makedirs(stale[1])
+    open(stale[2], "wb").close()
+    open(os.path.join(str(tmp_path), "notes.tmp-1"), "wb").close()  # not ours: kept
+    assert sorted(mgr.remove_stale()) == sorted(stale)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoints", "notes.tmp-1"] and mgr.steps() == [10]
+
+
 def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     mgr = _manager(tmp_path)
     _save(mgr, 10)

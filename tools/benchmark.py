@@ -1,6 +1,8 @@
 """Train-step and eval throughput of the package ViT vs the same ViT in PyTorch, one run.
 
     python tools/benchmark.py [--models vit_small_patch16_224,vit_base_patch16_224] [--batch 8]
+    python tools/benchmark.py --recompute [--models ...] [--batch 8]
+
 
 Each cell runs in its own process (peak memory is that process's peak RSS): warm-up steps,
 then the median of several repeats.  PyTorch runs transformers' ViTForImageClassification
@@ -9,6 +11,11 @@ work: SGD momentum, global-norm clip 1.0, R-Drop vit_src loss.  Extra columns re
 with glibc's own malloc (``RDROP_MALLOC_TUNING=0``) and with paddle imported before the
 package, then ``rdrop_paddle.cpu.configure()`` (the library user's order).  Needs torch
 and transformers.
+
+``--recompute`` measures instead the memory/speed trade-off of ``Model.recompute``: the
+package's R-Drop (concat) step with and without recomputing each block in the backward,
+peak memory and images/s, and the activation memory per image (the growth of peak memory
+from ``--batch`` to twice that, divided by the added images; R-Drop runs each twice).
 """
 import argparse
 import os
@@ -24,15 +31,15 @@ CELLS = (("paddle", "paddle", {}), ("torch", "torch", {}),
          ("glibc", "paddle", {"RDROP_MALLOC_TUNING": "0"}), ("paddle_first", "paddle_first", EXPORTED))
 
 
-def _data(batch):
+def _data(batch, image_size=224):
     import numpy as np
 
-    x = np.random.RandomState(0).randn(batch, 3, 224, 224).astype("float32")
+    x = np.random.RandomState(0).randn(batch, 3, image_size, image_size).astype("float32")
     y = np.random.RandomState(1).randint(0, 100, batch)
     return x, y
 
 
-def _paddle_step(model_name, mode, batch):
+def _paddle_step(model_name, mode, batch, image_size=224):
     import paddle
 
     from rdrop_paddle.losses import RDropCrossEntropy
@@ -40,8 +47,8 @@ def _paddle_step(model_name, mode, batch):
     from rdrop_paddle.rdrop import rdrop_forward
 
     paddle.seed(0)
-    net = build_model(model_name, num_classes=100)
-    x, y = (paddle.to_tensor(a) for a in _data(batch))
+    net = build_model(model_name, num_classes=100, image_size=image_size, recompute=mode.endswith("_recompute"))
+    x, y = (paddle.to_tensor(a) for a in _data(batch, image_size))
     if mode == "eval":
         net.eval()
         return lambda: net(x).numpy()
@@ -51,7 +58,7 @@ def _paddle_step(model_name, mode, batch):
     net.train()
 
     def step():
-        out = rdrop_forward(net, crit, x, y, mode.replace("rdrop_", ""))
+        out = rdrop_forward(net, crit, x, y, mode.split("_")[1] if mode != "base" else "concat")
         out["loss"].backward()
         opt.step()
         opt.clear_grad(set_to_zero=False)
@@ -94,7 +101,7 @@ def _torch_step(model_name, mode, batch):
     return step
 
 
-def worker(framework, model_name, mode, batch, warmup, repeats, steps) -> dict:
+def worker(framework, model_name, mode, batch, warmup, repeats, steps, image_size=224) -> dict:
     if framework == "paddle_first":  # a library user: paddle first, then the documented call
         import paddle  # noqa: F401
 
@@ -109,7 +116,8 @@ def worker(framework, model_name, mode, batch, warmup, repeats, steps) -> dict:
             from rdrop_paddle.cpu import configure_device
 
             configure_device("cpu")
-    step = (_torch_step if framework == "torch" else _paddle_step)(model_name, mode, batch)
+    step = _torch_step(model_name, mode, batch) if framework == "torch" else \
+        _paddle_step(model_name, mode, batch, image_size)
     seconds = bench.median_seconds(step, repeats, inner=steps, warmup=warmup)
     return {"ips": steps * batch / seconds, "peak_mb": bench.peak_rss_mb()}
 
@@ -122,11 +130,16 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--recompute", action="store_true", help="the Model.recompute trade-off instead")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "MODEL", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     sizes = [f"--{k}={getattr(args, k)}" for k in ("batch", "warmup", "repeats", "steps")]
     if args.worker:
-        bench.emit(worker(*args.worker, args.batch, args.warmup, args.repeats, args.steps))
+        bench.emit(worker(*args.worker, args.batch, args.warmup, args.repeats, args.steps, args.image_size))
+        return
+    if args.recompute:
+        recompute_table(args)
         return
     configure_environment()  # what the workers inherit (and what the header reports)
     print(bench.machine())
@@ -150,6 +163,34 @@ def main() -> None:
                 ratio = results[label, "base"]["ips"] / results[label, "rdrop_concat"]["ips"]
                 print(f"{model}: {label} R-Drop (concat) step time / base step time = {ratio:.2f}")
     sys.stdout.flush()
+
+
+def recompute_table(args) -> None:
+    """R-Drop (concat) steps of the package ViT with and without ``recompute``, one process each."""
+    configure_environment()
+    print(bench.machine())
+    print(f"R-Drop concat step, fp32, {args.warmup} warm-up steps, median of {args.repeats} x {args.steps} "
+          f"steps; activation memory per sample (two passes) = growth of peak memory from batch "
+          f"{args.batch} to {2 * args.batch}, per added sample\n")
+    print("| model | px | batch | recompute | img/s | step time ratio | peak MB | peak ratio "
+          "| activation MB per sample |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    batches = (args.batch, 2 * args.batch)
+    for model in args.models.split(","):
+        cells = {}
+        for mode in ("rdrop_concat", "rdrop_concat_recompute"):
+            for batch in batches:
+                cells[mode, batch] = bench.run_worker(os.path.abspath(__file__), [
+                    "--worker", "paddle", model, mode, f"--batch={batch}", f"--warmup={args.warmup}",
+                    f"--repeats={args.repeats}", f"--steps={args.steps}", f"--image-size={args.image_size}"])
+        for batch in batches:
+            plain = cells["rdrop_concat", batch]
+            for mode in ("rdrop_concat", "rdrop_concat_recompute"):
+                cell, small, large = cells[mode, batch], cells[mode, batches[0]], cells[mode, batches[1]]
+                per_sample = (large["peak_mb"] - small["peak_mb"]) / (batches[1] - batches[0])
+                print(f"| {model} | {args.image_size} | {batch} | {'yes' if mode.endswith('recompute') else 'no'} "
+                      f"| {cell['ips']:.2f} | {plain['ips'] / cell['ips']:.2f} | {cell['peak_mb']:.0f} "
+                      f"| {cell['peak_mb'] / plain['peak_mb']:.2f} | {per_sample:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

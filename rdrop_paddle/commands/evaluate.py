@@ -13,7 +13,7 @@ from rdrop_paddle.cli import config_parser
 from rdrop_paddle.commands.model import load_weights, model_from_config
 from rdrop_paddle.config import Config, load_config
 from rdrop_paddle.cpu import configure_device
-from rdrop_paddle.data import build_datasets
+from rdrop_paddle.data import build_datasets, check_input_shape
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate
 from rdrop_paddle.errors import TrainingDiverged
@@ -28,6 +28,7 @@ def evaluate_checkpoint(cfg: Config) -> dict:
     model = model_from_config(cfg.Model)
     load_weights(model, path)
     _, val_set = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
+    check_input_shape(val_set, model.in_chans, cfg.Model.image_size, cfg.Model.name)
     metrics = evaluate(model, eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers),
                        show_progress=dist.is_main())
     if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):

@@ -17,7 +17,7 @@ from rdrop_paddle.cli import config_parser
 from rdrop_paddle.commands.model import load_weights, model_from_config
 from rdrop_paddle.config import Config, load_config, resume_differences, save_config
 from rdrop_paddle.cpu import configure_device
-from rdrop_paddle.data import build_datasets
+from rdrop_paddle.data import build_datasets, check_input_shape
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
 from rdrop_paddle.engine import checkpoint
@@ -71,29 +71,44 @@ def build_run(cfg: Config, accum: int, load_pretrained: bool) -> Run:
         model = fleet.distributed_model(raw)
         optimizer = fleet.distributed_optimizer(optimizer)
     step = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp, g.amp_level,
-                     distributed=dist.world_size() > 1, raw_model=raw)
+                     distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute)
     return Run(raw, model, step, scheduler)
+
+
+def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
+    """Both splits non-empty and their samples the shape the model takes."""
+    for split, ds in (("training", train_set), ("validation", val_set)):
+        if len(ds) == 0:
+            raise UserInputError(f"the {split} set is empty; nothing was written")
+    check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
 
 
 def restore(run: Run, path: str, cfg: Config, log) -> Progress:
     """Load checkpoint folder ``path`` into ``run``; refuse one made with another config."""
     weights, state = checkpoint.read(path)
-    changed = resume_differences(state.get("config", {}), cfg)
+    try:
+        changed = resume_differences(state["config"], cfg)
+        saved_steps = state["config"]["Global"]["max_steps"]
+        progress = Progress(**state["progress"])
+        if not all(isinstance(v, (int, float)) for v in dataclasses.astuple(progress)):
+            raise TypeError(f"progress {state['progress']}")
+    except (TypeError, KeyError, AttributeError) as e:
+        raise UserInputError(f"cannot resume from {path}: its train.pdopt is not one this package "
+                             f"wrote ({type(e).__name__}: {e})"[:400]) from None
     if changed:
         raise UserInputError(f"cannot resume from {path}: the config differs ({'; '.join(changed)}); "
                              f"restore those values or choose another Global.output_dir")
-    saved_steps = state["config"]["Global"]["max_steps"]
     if saved_steps != cfg.Global.max_steps:
         log.info(f"notice: Global.max_steps {saved_steps} -> {cfg.Global.max_steps}: the LR schedule "
                  f"is recomputed for the new length")
-    check_fits({k: v.shape for k, v in weights.items()},
+    check_fits({k: getattr(v, "shape", ()) for k, v in weights.items()},
                {k: tuple(v.shape) for k, v in run.raw_model.state_dict().items()}, path)
     run.raw_model.set_state_dict(weights)
     try:
         run.step.set_state_dict(state)
-    except (ValueError, KeyError) as e:
-        raise UserInputError(f"cannot resume from {path}: {e}") from None
-    return Progress(**state["progress"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserInputError(f"cannot resume from {path}: {e}"[:400]) from None
+    return progress
 
 
 def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> None:
@@ -104,7 +119,7 @@ def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> 
     if not dist.is_main():
         return
     state = {**run.step.state_dict(), "progress": dataclasses.asdict(progress), "config": cfg.to_dict()}
-    ckpt.save(progress.step, run.raw_model.state_dict(), state)
+    ckpt.save(progress.step, run.raw_model.state_dict(), state, best_step=progress.best_step)
     if progress.best_step == progress.step:
         ckpt.link_best(progress.step)
     ckpt.rotate(protect=(progress.best_step,))
@@ -127,9 +142,12 @@ def _find_resume(cfg: Config, ckpt: CheckpointManager):
 
 
 def train(cfg: Config, datasets: tuple | None = None) -> dict:
-    """Train per ``cfg``; returns the last evaluation and the best top-1.
+    """Train per ``cfg``; returns the last evaluation, the best top-1 and, if SIGTERM or
+    Ctrl-C stopped the run early, ``stopped_by`` (the signal's name).
 
     ``datasets``: ``(train, val)`` to use instead of the ones ``cfg.Data`` names.
+    Everything that can be checked (model, pretrained weights, data, batch plan) is checked
+    before ``Global.output_dir`` is created, so a refused run writes nothing.
     """
     g = cfg.Global
     if g.amp != "off" and g.device == "cpu":
@@ -137,29 +155,35 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
                              f"GradScaler do nothing on CPU")
     dist.init(g.device)
     configure_device(g.device)
+    micro, accum = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
+                              cfg.Data.max_per_card_batch)
+    fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
+    run = build_run(cfg, accum, load_pretrained=fresh)
+    train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
+    check_data(train_set, val_set, cfg, run.raw_model.in_chans)
     lock = _lock_output(cfg)
     try:
-        return _train(cfg, datasets)
+        return _train(cfg, run, (train_set, val_set), micro, accum)
     finally:
         if lock:
             lock.release()
 
 
-def _train(cfg: Config, datasets) -> dict:
+def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> dict:
     g = cfg.Global
     log = setup_logger(g.output_dir, dist.is_main())
+    stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
     ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
+    if dist.is_main() and ckpt.remove_stale():
+        log.info("notice: removed the temporary files of a save that was interrupted")
     resume_from = _find_resume(cfg, ckpt)
-    micro, accum = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
-                              cfg.Data.max_per_card_batch)
-    run = build_run(cfg, accum, load_pretrained=not resume_from)
-    train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
+    train_set, val_set = datasets
     init_digest = digest({k: v.numpy() for k, v in run.raw_model.state_dict().items()})
     progress = restore(run, resume_from, cfg, log) if resume_from else Progress()
+    if progress.best_step and not ckpt.restore_best(progress.best_step):
+        progress.best_top1, progress.best_step = -1.0, 0
     if dist.is_main():
         save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
-        if progress.best_step and not ckpt.best_is(progress.best_step):
-            ckpt.link_best(progress.best_step)  # a crash came between a save and its best link
     stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
     batches = iter(Loader(train_set, stream, cfg.Data.num_workers))
     val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
@@ -169,8 +193,7 @@ def _train(cfg: Config, datasets) -> dict:
              f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val images, global batch "
              f"{cfg.Data.batch_size} = {micro} x {accum} accum x {dist.world_size()} card(s), "
              f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}")
-    stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
-    meter, last_eval = Meter(start, g.max_steps, cfg.Data.batch_size), {}
+    meter, last_eval, stopping = Meter(start, g.max_steps, cfg.Data.batch_size), {}, False
     run.model.train()
     try:
         for step in range(start + 1, g.max_steps + 1):
@@ -202,16 +225,18 @@ def _train(cfg: Config, datasets) -> dict:
             if stopping or new_best or step % g.save_every == 0 or step == g.max_steps:
                 save(run, ckpt, cfg, progress)
             if stopping:
-                log.info(f"SIGTERM: saved step {step} to {g.output_dir}; resume with -o Global.resume=auto")
+                log.info(f"{stop.name or 'stop'}: saved step {step} to {g.output_dir}; resume with "
+                         f"-o Global.resume=auto")
                 break
         dist.barrier()
-        log.info(f"done: best top1 {progress.best_top1:.2f}")
+        if not stopping:
+            log.info(f"done: best top1 {progress.best_top1:.2f}")
     finally:
         stop.close()
         batches.close()
         writer.close()
     return {**last_eval, "best_top1": progress.best_top1, "init_digest": init_digest,
-            "checkpoint": ckpt.path(progress.step)}
+            "checkpoint": ckpt.path(progress.step), "stopped_by": stop.name}
 
 
 def _record_eval(metrics: dict, step: int, progress: Progress, log, writer) -> bool:
@@ -232,5 +257,7 @@ def build_parser():
     return config_parser("Train a ViT with R-Drop.")
 
 
-def run(args) -> dict:
-    return train(load_config(args.config, args.override))
+def run(args) -> int:
+    """Exit status: 0, or 130 when Ctrl-C stopped the run (after saving)."""
+    result = train(load_config(args.config, args.override))
+    return 130 if result["stopped_by"] == "SIGINT" else 0

@@ -14,11 +14,12 @@ import json
 import os
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io import load_paddle, load_pickle
+from rdrop_paddle.io import Budget, load_paddle, load_pickle
 
 _TORCH_DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
                  "BFloat16Storage": "bfloat16", "LongStorage": "<i8", "IntStorage": "<i4",
@@ -34,6 +35,30 @@ def _frombuffer(raw: bytes, dtype: str) -> np.ndarray:
     return np.frombuffer(raw, dtype)
 
 
+def _itemsize(dtype: str) -> int:
+    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+
+
+def _byte_budget(path: str) -> int:
+    """The most bytes a reader materialises from the file at ``path``: tied weights may share
+    storage, so a few times the file, but never the terabytes a crafted file could ask for."""
+    return 4 * os.path.getsize(path) + (64 << 20)
+
+
+def _check_zip(zf: zipfile.ZipFile, path: str) -> None:
+    """Refuse an archive whose members claim to unpack to more than :func:`_byte_budget`."""
+    declared = sum(info.file_size for info in zf.infolist())
+    if declared > _byte_budget(path):
+        raise UserInputError(f"{path}: its members claim {declared:,} bytes unpacked, more than "
+                             f"{_byte_budget(path):,} for a {os.path.getsize(path):,}-byte file")
+
+
+def _ints(value, what: str) -> list[int]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and v >= 0 for v in value):
+        raise ValueError(f"{what} must be non-negative integers, got {value!r}"[:200])
+    return list(value)
+
+
 class _TorchStorageType:
     """Stand-in for ``torch.FloatStorage`` & co.: only remembers the dtype."""
 
@@ -41,12 +66,28 @@ class _TorchStorageType:
         self.dtype = dtype
 
 
-def _rebuild_tensor(storage, offset, size, stride, *unused):
-    """``torch._utils._rebuild_tensor_v2`` over a NumPy storage: a strided view, copied."""
-    item = storage.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
-                                           strides=tuple(s * item for s in stride))
-    return np.array(view)
+def _tensor_builder(budget: list[int]):
+    """``torch._utils._rebuild_tensor_v2`` over a NumPy storage: the view is checked against
+    its storage (no element outside it) and copied; ``budget`` bounds the bytes copied."""
+
+    def rebuild(storage, offset, size, stride, *unused):
+        if not isinstance(storage, np.ndarray) or not isinstance(offset, int) or offset < 0:
+            raise ValueError("tensor without a storage and offset")
+        size, stride = _ints(size, "tensor size"), _ints(stride, "tensor stride")
+        if len(size) != len(stride):
+            raise ValueError(f"tensor size {size} and stride {stride} differ in length")
+        numel = int(np.prod(size, dtype=object)) if size else 1
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if numel else offset - 1
+        if last >= len(storage) or numel > len(storage):
+            raise ValueError(f"tensor of size {size}, stride {stride}, offset {offset} reaches past "
+                             f"its storage of {len(storage)} elements")
+        budget[0] -= numel * storage.itemsize
+        if budget[0] < 0:
+            raise ValueError("tensors larger in all than the file allows")
+        return np.array(np.lib.stride_tricks.as_strided(
+            storage[offset:], shape=tuple(size), strides=tuple(s * storage.itemsize for s in stride)))
+
+    return rebuild
 
 
 def read_torch_zip(path: str) -> object:
@@ -54,60 +95,112 @@ def read_torch_zip(path: str) -> object:
     if not zipfile.is_zipfile(path):
         raise UserInputError(f"{path}: not a PyTorch zip file (torch >= 1.6 writes those; re-save "
                              f"the state_dict with a recent torch, or use .safetensors)")
-    with zipfile.ZipFile(path) as zf:
-        pickles = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-        if not pickles:
-            raise UserInputError(f"{path}: zip file without data.pkl; not a PyTorch checkpoint")
-        prefix = pickles[0][:-len("data.pkl")]
-        storages: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            _check_zip(zf, path)
+            pickles = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if not pickles:
+                raise UserInputError(f"{path}: zip file without data.pkl; not a PyTorch checkpoint")
+            prefix = pickles[0][:-len("data.pkl")]
+            storages: dict[str, np.ndarray] = {}
 
-        def persistent_load(pid):
-            try:
-                _, kind, key, _location, _numel = pid
-                if key not in storages:
-                    storages[key] = _frombuffer(zf.read(f"{prefix}data/{key}"), kind.dtype)
-                return storages[key]
-            except (ValueError, TypeError, AttributeError, KeyError) as e:
-                raise ValueError(f"bad tensor storage reference {pid!r} ({e})") from None
+            def persistent_load(pid):
+                try:
+                    _, kind, key, _location, _numel = pid
+                    if key not in storages:
+                        storages[key] = _frombuffer(zf.read(f"{prefix}data/{key}"), kind.dtype)
+                    return storages[key]
+                except (ValueError, TypeError, AttributeError, KeyError) as e:
+                    raise ValueError(f"bad tensor storage reference {pid!r} ({e})"[:300]) from None
 
-        extra = {("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-                 ("torch._utils", "_rebuild_parameter"): lambda data, *unused: data}
-        extra.update({("torch", name): _TorchStorageType(dtype) for name, dtype in _TORCH_DTYPES.items()})
-        return load_pickle(zf.read(pickles[0]), what=path, extra_globals=extra,
-                           persistent_load=persistent_load)
+            extra = {("torch._utils", "_rebuild_tensor_v2"): _tensor_builder([_byte_budget(path)]),
+                     ("torch._utils", "_rebuild_parameter"): lambda data, *unused: data}
+            extra.update({("torch", name): _TorchStorageType(dtype) for name, dtype in _TORCH_DTYPES.items()})
+            return load_pickle(zf.read(pickles[0]), what=path, extra_globals=extra,
+                               persistent_load=persistent_load)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as e:
+        raise UserInputError(f"{path}: damaged zip archive ({type(e).__name__}: {e})") from None
+
+
+_MAX_HEADER = 100 << 20  # safetensors limits its JSON header to 100 MB too
 
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
+    """A ``.safetensors`` file: every tensor's dtype, shape and byte range are checked, and the
+    ranges may neither overlap nor leave the data section."""
     with open(path, "rb") as fh:
         raw = fh.read()
     try:
+        if len(raw) < 8:
+            raise ValueError(f"{len(raw)} bytes, shorter than the 8-byte header length")
         (length,) = struct.unpack("<Q", raw[:8])
+        if length > min(_MAX_HEADER, len(raw) - 8):
+            raise ValueError(f"header length {length} does not fit the file")
         header = json.loads(raw[8:8 + length])
-        data, out = raw[8 + length:], {}
+        if not isinstance(header, dict):
+            raise ValueError(f"the header is a JSON {type(header).__name__}, not an object")
+        data, out, ranges = memoryview(raw)[8 + length:], {}, []
         for name, info in header.items():
             if name == "__metadata__":
                 continue
-            start, end = info["data_offsets"]
-            if not 0 <= start <= end <= len(data):
+            if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES:
+                raise ValueError(f"{name}: entry without a known dtype")
+            dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+            shape = _ints(info.get("shape"), f"{name}: shape")
+            start, end = _ints(info.get("data_offsets"), f"{name}: data_offsets")
+            if not start <= end <= len(data):
                 raise ValueError(f"{name}: data offsets {start}..{end} outside the file")
-            out[name] = _frombuffer(data[start:end], _SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
+            if (end - start) != int(np.prod(shape, dtype=object)) * _itemsize(dtype):
+                raise ValueError(f"{name}: {end - start} bytes for shape {shape} of {info['dtype']}")
+            ranges.append((start, end, name))
+            out[name] = _frombuffer(data[start:end], dtype).reshape(shape)
+        ranges.sort()
+        for (_, end, a), (start, _, b) in zip(ranges, ranges[1:]):
+            if start < end:
+                raise ValueError(f"the data of {a} and {b} overlap")
         return out
-    except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"{path}: not a readable .safetensors file ({type(e).__name__}: {e})") from None
+    except (struct.error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as e:
+        raise UserInputError(f"{path}: not a readable .safetensors file ({type(e).__name__}: {e})"[:400]) from None
 
 
-def _flatten(obj, prefix: str = "") -> dict[str, np.ndarray]:
-    """Nested dicts of arrays -> ``{'a.b': array}`` (unwraps ``{'model': ...}`` wrappers)."""
-    if isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)) in ("model", "state_dict"):
-        return _flatten(next(iter(obj.values())), prefix)
-    out = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
-        elif isinstance(value, np.ndarray):
-            out[name] = value
+def _flatten(obj, path: str) -> dict[str, np.ndarray]:
+    """Nested dicts of arrays -> ``{'a.b': array}`` (unwraps ``{'model': ...}`` wrappers), within
+    a :class:`~rdrop_paddle.io.Budget` of nodes and :func:`_byte_budget` bytes of arrays."""
+    budget, left, out = Budget(path), [_byte_budget(path)], {}
+
+    def visit(node, prefix: str, depth: int) -> None:
+        budget.visit(depth)
+        if isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("model", "state_dict"):
+            return visit(next(iter(node.values())), prefix, depth + 1)
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                visit(value, f"{name}.", depth + 1)
+            elif isinstance(value, np.ndarray):
+                left[0] -= value.nbytes
+                if left[0] < 0:
+                    raise UserInputError(f"{path}: its arrays add up to more than {_byte_budget(path):,} "
+                                         f"bytes (shared references?); not a checkpoint")
+                out[name] = value
+
+    visit(obj, "", 0)
     return out
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """An ``.npz`` archive, read with ``allow_pickle=False``."""
+    if not zipfile.is_zipfile(path):
+        raise UserInputError(f"{path}: not an .npz archive (a zip of .npy files)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            _check_zip(zf, path)
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as e:
+        what = "refusing an .npz that needs pickle" if "allow_pickle" in str(e) else "not a readable .npz file"
+        raise UserInputError(f"{path}: {what} ({e})"[:400]) from None
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, MemoryError, NotImplementedError) as e:
+        raise UserInputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})"[:400]) from None
 
 
 def load_checkpoint(path: str) -> dict[str, np.ndarray]:
@@ -116,22 +209,16 @@ def load_checkpoint(path: str) -> dict[str, np.ndarray]:
         raise UserInputError(f"checkpoint not found: {path}")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                state = {k: data[k] for k in data.files}
-        except ValueError as e:
-            raise UserInputError(f"{path}: refusing an .npz that needs pickle ({e})") from None
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
-            raise UserInputError(f"{path}: not a readable .npz file ({e})") from None
+        state = read_npz(path)
     elif ext == ".safetensors":
         state = read_safetensors(path)
     elif ext in (".pth", ".pt", ".bin", ".ckpt"):
         obj = read_torch_zip(path)
         if not isinstance(obj, dict):
             raise UserInputError(f"{path}: expected a state dict, found {type(obj).__name__}")
-        state = _flatten(obj)
+        state = _flatten(obj, path)
     elif ext == ".pdparams":
-        state = _flatten(load_paddle(path))
+        state = _flatten(load_paddle(path), path)
     else:
         raise UserInputError(f"{path}: unknown checkpoint extension {ext!r} "
                              f"(expected .npz, .safetensors, .pth, .pt, .bin, .pdparams)")

@@ -22,8 +22,20 @@ def build_datasets(cfg: DataConfig, image_size: int, num_classes: int) -> tuple[
     else:
         raise UserInputError(f"unknown Data.name {cfg.name!r}")
     for split, ds in (("training", train), ("validation", val)):
+        if len(ds) == 0:
+            raise UserInputError(f"the {cfg.name} {split} split is empty (Data.val_fraction "
+                                 f"{cfg.val_fraction})")
         check_labels(ds.labels, num_classes, f"{cfg.name} {split} set")
     return train, val
+
+
+def check_input_shape(dataset: ImageDataset, in_chans: int, image_size: int, what: str) -> None:
+    """The first sample of ``dataset`` (an evaluation-transformed one) must be the
+    ``[in_chans, image_size, image_size]`` input of model ``what``."""
+    shape = tuple(dataset[0][0].shape)
+    if shape != (in_chans, image_size, image_size):
+        raise UserInputError(f"the data's samples are {list(shape)} (channels, height, width) but {what} "
+                             f"takes [{in_chans}, {image_size}, {image_size}]")
 
 
 def class_names(cfg: DataConfig) -> list[str]:
@@ -37,4 +49,4 @@ def class_names(cfg: DataConfig) -> list[str]:
     return cifar_names(locate(cfg.root))
 
 
-__all__ = ["build_datasets", "class_names", "ImageDataset"]
+__all__ = ["build_datasets", "check_input_shape", "class_names", "ImageDataset"]

@@ -23,6 +23,7 @@ from rdrop_paddle.io import load_pickle
 
 ARCHIVE = "cifar-100-python.tar.gz"
 NUM_CLASSES = 100
+MAX_MEMBER = 1 << 30  # bytes of one split file
 
 
 def locate(root: str) -> str:
@@ -54,10 +55,16 @@ def _read_member(root: str, name: str) -> tuple[bytes, str]:
     member = f"cifar-100-python/{name}"
     try:
         with tarfile.open(root, "r:*") as tar:
-            return tar.extractfile(member).read(), f"{root}:{member}"
-    except (KeyError, AttributeError):
+            info = tar.getmember(member)
+            if not info.isfile():  # a link could point anywhere, or at another link
+                raise UserInputError(f"{root}: member {member} is not a regular file")
+            if info.size > MAX_MEMBER:
+                raise UserInputError(f"{root}: member {member} claims {info.size:,} bytes; CIFAR-100's "
+                                     f"largest is 155 MB")
+            return tar.extractfile(info).read(), f"{root}:{member}"
+    except KeyError:
         raise UserInputError(f"{root}: archive has no member {member}") from None
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error, OSError, RecursionError) as e:
         raise UserInputError(f"{root}: not a readable tar archive, or truncated "
                              f"({type(e).__name__}: {e})") from None
 
@@ -66,14 +73,19 @@ def read_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """``(images uint8 [N, 32, 32, 3], fine labels int64 [N])`` of ``train`` or ``test``."""
     raw, where = _read_member(root, split)
     entry = load_pickle(raw, what=where, encoding="bytes")
+    if not isinstance(entry, dict) or b"data" not in entry or b"fine_labels" not in entry:
+        raise UserInputError(f"{where}: not a CIFAR-100 split (no b'data' and b'fine_labels')")
+    data, labels = entry[b"data"], entry[b"fine_labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        what = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise UserInputError(f"{where}: data is {what}, not a uint8 [N, 3072] array")
+    if not isinstance(labels, list) or not all(type(v) is int for v in labels):
+        raise UserInputError(f"{where}: fine_labels is not a list of integers")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     try:
-        data, labels = entry[b"data"], entry[b"fine_labels"]
-        images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except (KeyError, TypeError) as e:
-        raise UserInputError(f"{where}: not a CIFAR-100 split (no {e})") from None
-    except ValueError as e:
-        raise UserInputError(f"{where}: data is not [N, 3072] uint8 ({e})") from None
+        labels = np.asarray(labels, dtype=np.int64)
+    except OverflowError:
+        raise UserInputError(f"{where}: a fine label does not fit 64 bits") from None
     if len(images) != len(labels):
         raise UserInputError(f"{where}: {len(images)} images but {len(labels)} labels")
     return np.ascontiguousarray(images), labels
@@ -87,8 +99,10 @@ def class_names(root: str) -> list[str]:
         return [str(i) for i in range(NUM_CLASSES)]
     meta = load_pickle(raw, what=where, encoding="bytes")
     names = meta.get(b"fine_label_names", []) if isinstance(meta, dict) else []
-    names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
-    return names if len(names) == NUM_CLASSES else [str(i) for i in range(NUM_CLASSES)]
+    if not isinstance(names, list) or len(names) != NUM_CLASSES \
+            or not all(isinstance(n, (bytes, str)) for n in names):
+        return [str(i) for i in range(NUM_CLASSES)]
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
 
 
 def build_cifar100(root: str, image_size: int) -> tuple[ImageDataset, ImageDataset]:

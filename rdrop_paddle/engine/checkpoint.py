@@ -11,9 +11,11 @@ Layout under ``output_dir``::
     .lock                                     held by the training process
 
 A checkpoint is written into ``checkpoints/.tmp-*``, manifest last, and renamed into
-place in one step, so a crash leaves it whole or absent.  Resume verifies the manifest
-(sizes and hashes) and falls back to the newest complete checkpoint, with a notice; the
-newest ``keep`` checkpoints and the best one are kept.
+place in one step, so a crash leaves it whole or absent (the next run removes what a
+killed save left behind).  Resume verifies the manifest (sizes and hashes) and falls
+back to the newest complete checkpoint, with a notice.  Rotation keeps the newest
+``keep`` checkpoints and the best checkpoint each of them records (the manifest names
+it), so whichever one resume falls back to still finds its best weights.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ from rdrop_paddle.io import atomic_write, load_paddle, save_paddle, sha256, writ
 
 FILES = ("model.pdparams", "train.pdopt")
 _UNIT = re.compile(r"step_(\d{7,})")
+_TMP = ".tmp-"  # prefix of a checkpoint folder being written
+_ATOMIC_TMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # rdrop_paddle.io.atomic_write's temporary files
 
 
 class Damaged(Exception):
@@ -75,13 +79,14 @@ class CheckpointManager:
         names = os.listdir(self.dir) if os.path.isdir(self.dir) else []
         return sorted(int(m.group(1)) for m in map(_UNIT.fullmatch, names) if m)
 
-    def save(self, step: int, weights: dict, train_state: dict) -> str:
-        """Write checkpoint ``step`` as one unit; an existing one of that step is replaced."""
+    def save(self, step: int, weights: dict, train_state: dict, best_step: int = 0) -> str:
+        """Write checkpoint ``step`` as one unit; an existing one of that step is replaced.
+        ``best_step``: the checkpoint of the best evaluation so far (kept by :meth:`rotate`)."""
         final = self.path(step)
-        tmp = os.path.join(self.dir, f".tmp-step_{step:07d}-{uuid.uuid4().hex[:8]}")
+        tmp = os.path.join(self.dir, f"{_TMP}step_{step:07d}-{uuid.uuid4().hex[:8]}")
         try:
             os.makedirs(tmp)
-            manifest = {"step": step, "files": {}}
+            manifest = {"step": step, "best_step": best_step, "files": {}}
             for name, obj in zip(FILES, (weights, train_state)):
                 save_paddle(obj, os.path.join(tmp, name))
                 file = os.path.join(tmp, name)
@@ -99,11 +104,53 @@ class CheckpointManager:
         return final
 
     def rotate(self, protect: tuple[int, ...] = ()) -> None:
-        """Delete all but the newest ``keep`` checkpoints and those in ``protect``."""
+        """Delete all but the newest ``keep`` checkpoints, the best checkpoint each of those
+        records, and those in ``protect``."""
         steps = self.steps()
+        keep = set(protect) | {self._best_step_of(s) for s in steps[-self.keep:]}
         for step in steps[:-self.keep]:
-            if step not in protect:
+            if step not in keep:
                 shutil.rmtree(self.path(step), ignore_errors=True)
+
+    def _best_step_of(self, step: int) -> int:
+        try:
+            with open(os.path.join(self.path(step), "manifest.json"), encoding="utf-8") as fh:
+                return int(json.load(fh).get("best_step", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
+
+    def remove_stale(self) -> list[str]:
+        """Remove what a killed save left: ``checkpoints/.tmp-*`` folders and the temporary
+        files of atomic writes (``.NAME.tmp-*``).  Only the run holding the lock calls this."""
+        removed = []
+        for folder in (self.dir, self.output_dir):
+            names = os.listdir(folder) if os.path.isdir(folder) else []
+            for name in names:
+                path = os.path.join(folder, name)
+                if name.startswith(_TMP) and os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif _ATOMIC_TMP.fullmatch(name) and os.path.isfile(path):
+                    os.remove(path)
+                else:
+                    continue
+                removed.append(path)
+        return removed
+
+    def restore_best(self, step: int) -> bool:
+        """Point ``best.pdparams`` at checkpoint ``step`` if it is not already (a crash came
+        between a save and its link).  False, with a notice, if that checkpoint is gone or
+        damaged: the caller then forgets the best, and the next evaluation sets a new one."""
+        if self.best_is(step):
+            return True
+        try:
+            verify(self.path(step))
+        except Damaged as e:
+            self.notice(f"notice: the checkpoint of the best evaluation (step {step}) is missing or "
+                        f"damaged ({e}); {self.best_path} is left as it is and the next evaluation "
+                        f"becomes the best")
+            return False
+        self.link_best(step)
+        return True
 
     def link_best(self, step: int) -> None:
         """Make ``best.pdparams`` the weights of checkpoint ``step`` (replaced atomically)."""

@@ -10,6 +10,7 @@ import paddle
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import eval_batches
 from rdrop_paddle.engine import distributed as dist
+from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.losses import cross_entropy
 
 
@@ -62,6 +63,7 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
     if stopped:
         return None
     top1, top5, nll, count = dist.all_reduce_sum(totals.tolist())
-    count = max(count, 1)
+    if count == 0:
+        raise UserInputError("evaluation over an empty validation set")
     return {"top1": 100.0 * top1 / count, "top5": 100.0 * top5 / count,
             "loss": nll / count, "count": int(count)}

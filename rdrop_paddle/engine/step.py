@@ -22,17 +22,22 @@ class TrainStep:
     ``accumulate`` runs the forward/backward passes and returns this rank's mean
     ``loss``/``ce``/``kl``; the caller decides (after agreeing with the other ranks)
     whether to ``apply`` the update or stop.  Gradients are all-reduced only on the
-    last micro-batch (``no_sync`` before it).  ``apply`` steps the LR schedule before
+    last micro-batch (``no_sync`` before it).  With activation recomputation the
+    data-parallel reducer cannot follow the replayed backward (its hooks fire twice), so
+    ``sync_by_hand`` runs every micro-batch under ``no_sync`` and all-reduces the gradients
+    once after the last (``fused_allreduce_gradients``: scaled by 1/world, then summed, as
+    the reducer does).  ``apply`` steps the LR schedule before
     the optimizer, as the official loop does.  fp16 uses a GradScaler, which skips steps
     with non-finite gradients and lowers its scale; bf16 needs none.
     """
 
     def __init__(self, model, criterion, optimizer, scheduler, mode: str, accum: int,
                  amp: str = "off", amp_level: str = "O1", distributed: bool = False,
-                 raw_model=None) -> None:
+                 raw_model=None, sync_by_hand: bool = False) -> None:
         self.model, self.criterion, self.optimizer, self.scheduler = model, criterion, optimizer, scheduler
         self.raw_model = raw_model or model  # the unwrapped layer, for parameter names
         self.mode, self.accum, self.distributed = mode, accum, distributed
+        self.sync_by_hand = distributed and sync_by_hand
         self.amp_dtype = {"fp16": "float16", "bf16": "bfloat16"}.get(amp)
         self.amp_level = amp_level
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if amp == "fp16" else None
@@ -47,12 +52,17 @@ class TrainStep:
         for i in range(self.accum):
             images, labels = next(batches)
             last = i == self.accum - 1
-            with (self.model.no_sync() if self.distributed and not last else contextlib.nullcontext()):
+            unsynced = self.distributed and (self.sync_by_hand or not last)
+            with (self.model.no_sync() if unsynced else contextlib.nullcontext()):
                 with self._autocast():
                     out = rdrop_forward(self.model, self.criterion, images, labels, self.mode)
                 loss = out["loss"] / self.accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             sums += paddle.stack([out["loss"], out["ce"], out["kl"]]).detach() / self.accum
+        if self.sync_by_hand:
+            from paddle.distributed.fleet.utils.hybrid_parallel_util import fused_allreduce_gradients
+
+            fused_allreduce_gradients(list(self.raw_model.parameters()), None)
         return sums.tolist()  # one device-to-host copy per step
 
     def grad_norm(self) -> float:

@@ -126,20 +126,24 @@ class VisionTransformer(nn.Layer):
         proj_dropout: dropout after the attention output projection; ``None`` = ``attn_dropout``
             (the official ``vit_src`` model), ``dropout`` gives the timm/JAX sites.
         drop_path: stochastic-depth rate, increasing linearly to this value over blocks.
+        recompute: in training, keep only each block's input and recompute the block in the
+            backward (``paddle.distributed.fleet.utils.recompute``), trading compute for
+            activation memory.  Exact: the RNG state is restored for the replay, so dropout
+            draws the same masks and gradients are identical.
     """
 
     def __init__(self, image_size: int = 224, patch_size: int = 16, in_chans: int = 3,
                  num_classes: int = 1000, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.1,
                  attn_dropout: float = 0.0, proj_dropout: Optional[float] = None,
-                 drop_path: float = 0.0) -> None:
+                 drop_path: float = 0.0, recompute: bool = False) -> None:
         super().__init__()
         if image_size <= 0 or image_size % patch_size:
             raise ValueError(f"image_size {image_size} is not a positive multiple of the patch size "
                              f"{patch_size}")
         proj_dropout = attn_dropout if proj_dropout is None else proj_dropout
         self.image_size, self.patch_size, self.in_chans = image_size, patch_size, in_chans
-        self.num_classes, self.embed_dim = num_classes, embed_dim
+        self.num_classes, self.embed_dim, self.recompute = num_classes, embed_dim, recompute
         self.grid = image_size // patch_size
         self.patch_embed = PatchEmbed(in_chans, embed_dim, patch_size)
         self.cls_token = self.create_parameter([1, 1, embed_dim], default_initializer=_zeros)
@@ -166,7 +170,12 @@ class VisionTransformer(nn.Layer):
         cls = self.cls_token.expand([x.shape[0], -1, -1])
         x = self.pos_drop(paddle.concat([cls, x], axis=1) + self.pos_embed)
         for block in self.blocks:
-            x = block(x)
+            if self.recompute and self.training and not x.stop_gradient:
+                from paddle.distributed.fleet.utils import recompute
+
+                x = recompute(block, x, preserve_rng_state=True)
+            else:
+                x = block(x)
         return self.norm(x)[:, 0]
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
