@@ -56,6 +56,7 @@ def test_a_killed_save_leaves_nothing_after_the_next_run(tmp_path):
     (["Data.val_fraction=0.0001"], "the digits validation split is empty"),
     (["Model.pretrained=/nonexistent/w.pdparams"], "checkpoint not found: /nonexistent/w.pdparams"),
     (["Model.name=vit_huge_patch14_224"], "unknown model 'vit_huge_patch14_224'"),
+    (["Data.name=cifar100", "Data.root=/nonexistent/cifar"], "CIFAR-100 not found at /nonexistent/cifar"),
     (["Data.name=cifar100", "Model.num_classes=100"],
      "samples are [3, 8, 8] (channels, height, width) but vit_nano_patch4_8 takes [1, 8, 8]"),
 ])

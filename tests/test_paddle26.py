@@ -1,7 +1,7 @@
 """The fast subset on Paddle 2.6.2 — what ``pip install paddlepaddle-gpu`` gives from PyPI —
 in a second virtual environment (no torch there): losses against the real paddlenlp file,
 models, I/O, optimizer, checkpoints, a training run with exact resume, the shipped recipe,
-export and Paddle Inference."""
+export and Paddle Inference, exact recomputation."""
 import os
 import subprocess
 import sys
@@ -12,7 +12,8 @@ from helpers import ROOT
 SUBSET = ["tests/test_io.py", "tests/test_models.py", "tests/test_paddlenlp.py", "tests/test_rdrop_any_model.py",
           "tests/test_train_step.py", "tests/test_optim.py", "tests/test_checkpoint.py", "tests/test_deploy.py",
           "tests/test_training.py::test_resume_is_exact_when_steps_straddle_epochs_and_workers_change",
-          "tests/test_recipe.py::test_recipe_as_shipped_trains_resumes_and_evaluates_with_any_worker_count"]
+          "tests/test_recipe.py::test_recipe_as_shipped_trains_resumes_and_evaluates_with_any_worker_count",
+          "tests/test_recompute.py::test_recompute_gives_identical_weights_with_dropout_on"]
 PACKAGES = ["paddlepaddle==2.6.2", "numpy", "scipy", "scikit-learn", "pyyaml", "visualdl>=2.5", "Pillow",
             "matplotlib", "tqdm", "pytest"]
 

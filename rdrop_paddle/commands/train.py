@@ -172,7 +172,6 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
 def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> dict:
     g = cfg.Global
     log = setup_logger(g.output_dir, dist.is_main())
-    stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
     ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
     if dist.is_main() and ckpt.remove_stale():
         log.info("notice: removed the temporary files of a save that was interrupted")
@@ -180,7 +179,7 @@ def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> di
     train_set, val_set = datasets
     init_digest = digest({k: v.numpy() for k, v in run.raw_model.state_dict().items()})
     progress = restore(run, resume_from, cfg, log) if resume_from else Progress()
-    if progress.best_step and not ckpt.restore_best(progress.best_step):
+    if dist.is_main() and progress.best_step and not ckpt.restore_best(progress.best_step):
         progress.best_top1, progress.best_step = -1.0, 0
     if dist.is_main():
         save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
@@ -193,6 +192,7 @@ def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> di
              f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val images, global batch "
              f"{cfg.Data.batch_size} = {micro} x {accum} accum x {dist.world_size()} card(s), "
              f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}")
+    stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
     meter, last_eval, stopping = Meter(start, g.max_steps, cfg.Data.batch_size), {}, False
     run.model.train()
     try:
