@@ -157,6 +157,9 @@ def _unwrap_tensors(obj: Any, what: str) -> Any:
     budget = Budget(what)
 
     def visit(o: Any, depth: int) -> Any:
+        if isinstance(o, np.ndarray) and o.dtype.hasobject:
+            raise UserInputError(f"{what}: holds an array of Python objects ({o.dtype}); not a "
+                                 f"checkpoint")
         if not isinstance(o, (dict, list, tuple)):
             return o
         if id(o) in memo:

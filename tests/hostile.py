@@ -141,6 +141,11 @@ def crafted_files(folder) -> dict:
     write("shared_list_paddle.pdparams", pickle.dumps({"w": shared_list()}, protocol=2), "paddle")
     write("shared_dict.pdparams", pickle.dumps(shared_dict(), protocol=2), "checkpoint")
     write("deep_lists.pdparams", deep_lists(), "paddle")
+    objects = np.empty(2, dtype=object)
+    objects[0], objects[1] = shared_list(), "x"
+    write("object_array.pdparams", pickle.dumps({"w": objects}, protocol=2), "checkpoint")
+    np.savez(p("text_array.npz"), w=np.array(["one", "two"]))
+    cases["text_array.npz"] = ("checkpoint", p("text_array.npz"))
     write("deep_dicts.pdparams", deep_dicts(), "checkpoint")
     write("call_ndarray.pdparams", b"\x80\x02cnumpy\nndarray\n(K\x64K\x64t\x85R.", "paddle")
     write("bytearray_size.pdparams", b"\x80\x02c__builtin__\nbytearray\nJ\x00\x00\x00\x7f\x85R.", "paddle")

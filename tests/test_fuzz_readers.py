@@ -103,6 +103,8 @@ def test_specific_refusals_name_the_problem(tmp_path):
     expect = {
         "shared_dict.pdparams": "shared references",
         "deep_lists.pdparams": "nested more than 100 levels",
+        "object_array.pdparams": "holds an array of Python objects",
+        "text_array.npz": "arrays that are not numbers: w (<U3)",
         "deep_dicts.pth": "nested more than 100 levels",
         "view_past_end.pth": "reaches past its storage of 4 elements",
         "view_huge_broadcast.pth": "reaches past its storage",

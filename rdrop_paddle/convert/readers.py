@@ -222,4 +222,7 @@ def load_checkpoint(path: str) -> dict[str, np.ndarray]:
     else:
         raise UserInputError(f"{path}: unknown checkpoint extension {ext!r} "
                              f"(expected .npz, .safetensors, .pth, .pt, .bin, .pdparams)")
+    bad = [f"{k} ({v.dtype})" for k, v in state.items() if v.dtype.kind not in "biuf"]
+    if bad:
+        raise UserInputError(f"{path}: arrays that are not numbers: {', '.join(bad[:5])}")
     return {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
