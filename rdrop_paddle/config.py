@@ -197,17 +197,13 @@ def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) ->
     try:
         value = _yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise UserInputError(f"override {text!r}: value is not valid YAML ({_one_line(e)})") from None
+        raise UserInputError(f"override {text!r}: value is not valid YAML ({e})") from None
     if isinstance(value, (dict, list)):
         raise UserInputError(f"override {text!r}: value must be a scalar")
     return value
 
 
 MAX_CONFIG_BYTES = 1 << 20
-
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())
 
 
 def _read_yaml(path: str) -> dict:
@@ -224,7 +220,7 @@ def _read_yaml(path: str) -> dict:
     except UnicodeDecodeError as e:
         raise UserInputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise UserInputError(f"{path}: not valid YAML ({_one_line(e)})") from None
+        raise UserInputError(f"{path}: not valid YAML ({e})") from None
     except RecursionError:
         raise UserInputError(f"{path}: nested too deeply; not a config file") from None
     if not isinstance(data, dict):

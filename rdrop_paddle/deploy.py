@@ -150,7 +150,7 @@ class Predictor:
             self.predictor = paddle.inference.create_predictor(config)
         except Exception as e:  # Paddle reports a damaged model file as one of several types
             raise UserInputError(f"{model_dir}: the exported model cannot be loaded "
-                                 f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+                                 f"({type(e).__name__}: {str(e)[:300]})") from None
         self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
 
     def run(self, batch: np.ndarray) -> np.ndarray:

@@ -129,8 +129,8 @@ def load_pickle(source: str | bytes, what: str | None = None, extra_globals: Map
 
 
 def _short(e: BaseException, limit: int = 200) -> str:
-    """An exception's message on one line, at most ``limit`` characters."""
-    text = " ".join(str(e).split())
+    """An exception's message, at most ``limit`` characters (UserInputError makes it one line)."""
+    text = str(e)
     return text if len(text) <= limit else text[:limit] + "..."
 
 

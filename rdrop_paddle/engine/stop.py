@@ -13,8 +13,9 @@ signal number to a pipe at once, and a watchdog thread reading that pipe
 
 - ends the process with status 143 (and one line on stderr) if no step boundary came
   within ``timeout`` seconds of the first signal;
-- ends it at once with status 130 on a Ctrl-C after the first signal (checkpoints are renamed into place
-  whole, so this never leaves a partial one; the next run removes an unfinished save).
+- ends it at once with status 130 on a Ctrl-C after the first signal (checkpoints are
+  renamed into place whole, so this never leaves a partial one; the next run removes an
+  unfinished save).
 
 A second SIGTERM changes nothing; after :meth:`close` of a stopped run, further SIGTERM
 and SIGINT are ignored, so a late signal cannot turn a completed save into a failure.
