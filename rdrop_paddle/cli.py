@@ -1,31 +1,24 @@
 """Running a command: process setup, ``-c CONFIG -o Section.key=value`` parsing, one-line errors.
 
 ``python tools/train.py ...`` and the ``rdrop-train`` console script both end in
-:func:`main`, which sets the CPU environment before anything imports paddle, then runs
-the command module's ``run(args)``.  Bad input prints one ``error: ...`` line and exits 2;
-a run that cannot go on (divergence, a failing data loader) exits 1.
+:func:`main`, which parses the arguments (``--help`` and argument errors import no
+paddle), sets the CPU environment before anything imports paddle, then runs the command
+module's ``run(args)``.  Bad input prints one ``error: ...`` line and exits 2;
+a run that cannot go on (divergence, a failing data loader, a failed rank) exits 1.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from typing import Callable, Optional, Sequence
 
-from rdrop_paddle.errors import DataLoadingError, TrainingDiverged, UserInputError
+from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, UserInputError
 
-COMMANDS = {name: f"rdrop_paddle.commands.{module}" for name, module in (
+# command -> (its module, its parser in rdrop_paddle.commands.arguments)
+COMMANDS = {name: (f"rdrop_paddle.commands.{module}", module) for name, module in (
     ("train", "train"), ("eval", "evaluate"), ("export", "export"), ("infer", "infer"),
     ("convert", "convert"), ("align", "align"), ("compare", "compare"), ("study", "study"),
     ("plot_logs", "plot_logs"))}
-
-
-def config_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-c", "--config", required=True, help="YAML config file")
-    parser.add_argument("-o", "--override", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value (repeatable), e.g. -o Global.max_steps=10")
-    return parser
 
 
 def _error_line(e: BaseException) -> str:
@@ -39,7 +32,7 @@ def run_safely(task: Callable[[], object]) -> int:
     except UserInputError as e:
         print(_error_line(e), file=sys.stderr)
         return 2
-    except (TrainingDiverged, DataLoadingError) as e:
+    except (TrainingDiverged, DataLoadingError, RankFailed) as e:
         print(_error_line(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -49,19 +42,11 @@ def run_safely(task: Callable[[], object]) -> int:
 
 
 def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of every tool: configure the process, parse, run, exit."""
-    from rdrop_paddle.cpu import configure_environment
+    """Entry point of every tool: parse (without importing paddle), configure the process,
+    run, exit."""
+    from rdrop_paddle.commands import arguments
 
-    configure_environment()  # before the command module imports paddle
-    try:
-        from rdrop_paddle.compat import check_paddle
-
-        check_paddle()
-    except ImportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    module = importlib.import_module(COMMANDS[command])
-    parser = module.build_parser()
+    parser = getattr(arguments, COMMANDS[command][1])()
 
     def one_line_error(message: str) -> None:  # argparse's usage + message, as one line
         print(f"error: {message} (see {parser.prog} --help)", file=sys.stderr)
@@ -69,6 +54,17 @@ def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
 
     parser.error = one_line_error
     args = parser.parse_args(argv)
+    from rdrop_paddle.compat import check_paddle
+    from rdrop_paddle.cpu.process import configure_environment, quiet_start
+
+    configure_environment()  # before the command module imports paddle
+    try:
+        with quiet_start():
+            check_paddle()
+    except ImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(COMMANDS[command][0])
     sys.exit(run_safely(lambda: module.run(args)))
 
 

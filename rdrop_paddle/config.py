@@ -294,6 +294,12 @@ RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_d
                "Data": ("name", "batch_size", "val_fraction", "split_seed"), "Global": ("seed",)}
 
 
+# Settings a node may set for itself in a multi-node run (paths, local resources; rank 0's
+# resume and checkpoint settings are the ones that act); every other key must agree.
+PER_NODE_KEYS = ("Global.output_dir", "Global.resume", "Global.keep_checkpoints", "Global.stop_timeout",
+                 "Model.pretrained", "Data.root", "Data.num_workers")
+
+
 def resume_differences(saved: dict, cfg: Config) -> list[str]:
     """Keys that define a run and differ between a saved config dict and ``cfg``."""
     now = cfg.to_dict()

@@ -9,8 +9,12 @@ and class names, so that :class:`Predictor` preprocesses exactly as evaluation d
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+import tempfile
+from typing import Iterator
 
 import numpy as np
 import paddle
@@ -38,12 +42,37 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
         raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
     model.eval()
     spec = [paddle.static.InputSpec([None, in_chans, image_size, image_size], "float32", "x")]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
-                    os.path.join(out_dir, PREFIX))
+    with _filtered_stderr(_PIR_OUT_WARNING):
+        paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
+                        os.path.join(out_dir, PREFIX))
     write_json({"image_size": image_size, "in_chans": in_chans, "mean": list(MEAN[:in_chans]),
                 "std": list(STD[:in_chans]), "resize": "bilinear", "class_names": class_names,
                 "paddle": paddle.__version__, **(extra or {})}, os.path.join(out_dir, CONFIG))
     return sorted(os.listdir(out_dir))
+
+
+# Paddle 3's own F.softmax passes ``out=None`` to its C++ op, which then warns while tracing
+_PIR_OUT_WARNING = "Paddle static graph(PIR) not support input out tensor"
+
+
+@contextlib.contextmanager
+def _filtered_stderr(drop: str) -> Iterator[None]:
+    """Pass through what is written to file descriptor 2 (C++ logging included), except
+    lines containing ``drop``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines(keepends=True):
+                if drop not in line:
+                    sys.stderr.write(line)
 
 
 def _model_file(model_dir: str) -> str:

@@ -22,5 +22,9 @@ class TrainingDiverged(RuntimeError):
     """Non-finite loss, weights or evaluation; nothing non-finite was saved."""
 
 
+class RankFailed(RuntimeError):
+    """Another rank of a data-parallel run failed; the message names it and its error."""
+
+
 class DataLoadingError(RuntimeError):
     """The data set, sampler or a DataLoader worker failed; the message carries its error."""

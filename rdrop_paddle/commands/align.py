@@ -6,14 +6,13 @@ reprod_log files and diff reports under ``--out``, prints one table, exits 1 on 
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import sys
 
+from rdrop_paddle.commands.arguments import ALIGN_STEPS
 from rdrop_paddle.errors import UserInputError
 
-STEP_NAMES = ("forward", "dropout_sites", "loss", "backward", "lr", "metric", "data", "train", "inference")
 
 
 def steps(plot: str | None) -> dict:
@@ -27,19 +26,11 @@ def steps(plot: str | None) -> dict:
             "train": functools.partial(pipeline.train, plot=plot), "inference": pipeline.inference}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="output/align")
-    p.add_argument("--steps", default=",".join(STEP_NAMES))
-    p.add_argument("--plot", default=None, help="PNG of the train step's two loss curves")
-    return p
-
-
 def run(args) -> int:
     names = [s.strip() for s in args.steps.split(",") if s.strip()]
-    unknown = [s for s in names if s not in STEP_NAMES]
+    unknown = [s for s in names if s not in ALIGN_STEPS]
     if unknown:
-        raise UserInputError(f"unknown step(s) {', '.join(unknown)}; valid: {', '.join(STEP_NAMES)}")
+        raise UserInputError(f"unknown step(s) {', '.join(unknown)}; valid: {', '.join(ALIGN_STEPS)}")
     table = steps(args.plot)
     os.makedirs(args.out, exist_ok=True)
     from rdrop_paddle.alignment.report import format_table

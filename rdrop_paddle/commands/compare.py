@@ -11,7 +11,6 @@ import os
 import statistics
 import time
 
-from rdrop_paddle.cli import config_parser
 from rdrop_paddle.config import Config, load_config
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
@@ -78,14 +77,6 @@ def compare(cfg: Config, seeds: int, out_dir: str, image: str | None) -> dict:
         plot_comparison(runs, image)
     print(table)
     return {"runs": runs, "summary": summary, "table": table}
-
-
-def build_parser():
-    parser = config_parser(__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", default="output/compare")
-    parser.add_argument("--image", default="images/rdrop_vs_baseline.png")
-    return parser
 
 
 def run(args) -> None:

@@ -5,21 +5,9 @@
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 from rdrop_paddle.convert import FORMATS, convert_checkpoint, save_state
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--src", required=True, help=".npz, .pth/.pt/.bin, .safetensors or .pdparams file")
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS, "x2paddle"])
-    p.add_argument("--model", default="vit_base_patch16_224")
-    p.add_argument("--num-classes", type=int, required=True)
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--out", required=True)
-    return p
 
 
 def run(args) -> None:

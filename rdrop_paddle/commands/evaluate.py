@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 
-from rdrop_paddle.cli import config_parser
 from rdrop_paddle.commands.model import load_weights, model_from_config
 from rdrop_paddle.config import Config, load_config
 from rdrop_paddle.cpu import configure_device
@@ -41,10 +40,6 @@ def evaluate_checkpoint(cfg: Config) -> dict:
         print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} images) from {path}")
         print(f"top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f}")
     return metrics
-
-
-def build_parser():
-    return config_parser("Evaluate a checkpoint (top-1 / top-5).")
 
 
 def run(args) -> None:

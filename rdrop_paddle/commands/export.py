@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import os
 
-from rdrop_paddle.cli import config_parser
 from rdrop_paddle.commands.model import load_weights, model_from_config
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data import class_names
-
-
-def build_parser():
-    parser = config_parser(__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="folder for the inference model")
-    return parser
 
 
 def run(args) -> None:

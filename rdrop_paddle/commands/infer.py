@@ -7,22 +7,10 @@ from the model's ``infer_cfg.json``.  Prints a table and writes the predictions 
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--images", nargs="+", required=True, help="image files or folders")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--out", default="output/predictions.json", help="JSON file of the predictions")
-    return p
 
 
 def run(args) -> None:

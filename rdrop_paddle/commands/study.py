@@ -18,7 +18,6 @@ import statistics
 
 import numpy as np
 
-from rdrop_paddle.cli import config_parser
 from rdrop_paddle.commands.compare import with_run
 from rdrop_paddle.config import Config, load_config
 from rdrop_paddle.data import ImageDataset, build_datasets
@@ -150,16 +149,6 @@ def study(cfg: Config, fractions: list[float], seeds: int, alphas: list[float], 
         plot_study(rows, alpha, image)
     print(table)
     return {"alpha": alpha, "grid": grid, "runs": runs, "summary": rows}
-
-
-def build_parser():
-    parser = config_parser(__doc__.splitlines()[0])
-    parser.add_argument("--fractions", default="0.1,0.25,0.5,1")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--alphas", default="0.03,0.1,0.3,1", help="grid for choosing alpha")
-    parser.add_argument("--out", default="output/study")
-    parser.add_argument("--image", default="images/rdrop_low_data.png")
-    return parser
 
 
 def run(args) -> None:

@@ -11,16 +11,16 @@ import dataclasses
 import math
 import os
 
+import numpy as np
 import paddle
 
-from rdrop_paddle.cli import config_parser
 from rdrop_paddle.commands.model import load_weights, model_from_config
-from rdrop_paddle.config import Config, load_config, resume_differences, save_config
+from rdrop_paddle.config import PER_NODE_KEYS, Config, load_config, resume_differences, save_config
 from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_datasets, check_input_shape
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
-from rdrop_paddle.engine import checkpoint
+from rdrop_paddle.engine import agreement, checkpoint
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate
@@ -52,12 +52,11 @@ class Progress:
     position: int = 0  # samples of the training stream consumed (all cards together)
 
 
-def build_run(cfg: Config, accum: int, load_pretrained: bool) -> Run:
+def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
+    """Loss, optimizer, schedule and AMP around model ``raw``, wrapped for data parallel
+    (a collective: every rank calls it, after :func:`agreement.together` checks)."""
     g = cfg.Global
-    dist.seed_everything(g.seed)  # identical initial weights on every rank
-    raw = model = model_from_config(cfg.Model)
-    if cfg.Model.pretrained and load_pretrained:
-        load_weights(raw, cfg.Model.pretrained)
+    model = raw
     criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size)
     scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
     optimizer = build_optimizer(cfg.Optimizer, raw, scheduler)
@@ -72,7 +71,24 @@ def build_run(cfg: Config, accum: int, load_pretrained: bool) -> Run:
         optimizer = fleet.distributed_optimizer(optimizer)
     step = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp, g.amp_level,
                      distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute)
+    step.input_shape = [micro, raw.in_chans, cfg.Model.image_size, cfg.Model.image_size]
     return Run(raw, model, step, scheduler)
+
+
+def fingerprint(cfg: Config, plan: tuple, datasets: tuple, raw: paddle.nn.Layer) -> dict:
+    """What every rank of a run must share: the config (except per-node paths and
+    settings), the batch plan, the data and the freshly initialised weights."""
+    keys = {f"{sec}.{key}": value for sec, values in cfg.to_dict().items() for key, value in values.items()
+            if f"{sec}.{key}" not in PER_NODE_KEYS}
+    sets = {f"{split} set (images, label digest)": [len(ds), digest({"y": np.asarray(ds.labels)})
+                                                     if hasattr(ds, "labels") else None]
+            for split, ds in zip(("training", "validation"), datasets)}
+    return {**keys, **sets, "batch plan (micro x accum)": list(plan), "paddle": paddle.__version__,
+            "initial weights (digest)": _weights_digest(raw)}
+
+
+def _weights_digest(raw: paddle.nn.Layer) -> str:
+    return digest({k: v.numpy() for k, v in raw.state_dict().items()})
 
 
 def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
@@ -83,9 +99,9 @@ def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
     check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
 
 
-def restore(run: Run, path: str, cfg: Config, log) -> Progress:
-    """Load checkpoint folder ``path`` into ``run``; refuse one made with another config."""
-    weights, state = checkpoint.read(path)
+def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -> Progress:
+    """Load checkpoint ``path`` (its ``weights`` and train ``state``, as rank 0 read them)
+    into ``run``; refuse one made with another config."""
     try:
         changed = resume_differences(state["config"], cfg)
         saved_steps = state["config"]["Global"]["max_steps"]
@@ -101,14 +117,18 @@ def restore(run: Run, path: str, cfg: Config, log) -> Progress:
     if saved_steps != cfg.Global.max_steps:
         log.info(f"notice: Global.max_steps {saved_steps} -> {cfg.Global.max_steps}: the LR schedule "
                  f"is recomputed for the new length")
-    check_fits({k: getattr(v, "shape", ()) for k, v in weights.items()},
-               {k: tuple(v.shape) for k, v in run.raw_model.state_dict().items()}, path)
-    run.raw_model.set_state_dict(weights)
+    _set_weights(run.raw_model, weights, path)
     try:
         run.step.set_state_dict(state)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserInputError(f"cannot resume from {path}: {e}"[:400]) from None
     return progress
+
+
+def _set_weights(raw: paddle.nn.Layer, weights: dict, path: str) -> None:
+    check_fits({k: getattr(v, "shape", ()) for k, v in weights.items()},
+               {k: tuple(v.shape) for k, v in raw.state_dict().items()}, path)
+    raw.set_state_dict(weights)
 
 
 def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> None:
@@ -135,10 +155,16 @@ def _lock_output(cfg: Config):
     return RunLock(g.output_dir) if dist.is_main() else None
 
 
-def _find_resume(cfg: Config, ckpt: CheckpointManager):
-    resume_from = ckpt.resume_path(cfg.Global.resume) if dist.is_main() else None
-    dist.barrier()  # rank 0 has set damaged checkpoints aside
-    return resume_from if dist.is_main() else ckpt.resume_path(cfg.Global.resume)
+def _start_state(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
+    """Rank 0's choice of where to start: the checkpoint ``Global.resume`` names (its
+    weights and train state) or, for a new run, the model's weights as they are."""
+    if ckpt.remove_stale():
+        ckpt.notice("notice: removed the temporary files of a save that was interrupted")
+    path = ckpt.resume_path(cfg.Global.resume)
+    if path:
+        weights, state = checkpoint.read(path)
+        return {"path": path, "weights": weights, "state": state}
+    return {"path": "", "weights": {k: v.numpy() for k, v in raw.state_dict().items()}, "state": None}
 
 
 def train(cfg: Config, datasets: tuple | None = None) -> dict:
@@ -146,8 +172,10 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     Ctrl-C stopped the run early, ``stopped_by`` (the signal's name).
 
     ``datasets``: ``(train, val)`` to use instead of the ones ``cfg.Data`` names.
-    Everything that can be checked (model, pretrained weights, data, batch plan) is checked
-    before ``Global.output_dir`` is created, so a refused run writes nothing.
+    Everything that can be checked (model, pretrained weights, data, batch plan, and under
+    data parallel that all ranks agree on them) is checked before ``Global.output_dir`` is
+    created, so a refused run writes nothing.  Only rank 0 reads pretrained weights and
+    checkpoints; the other ranks receive them (nodes need no shared storage).
     """
     g = cfg.Global
     if g.amp != "off" and g.device == "cpu":
@@ -155,34 +183,49 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
                              f"GradScaler do nothing on CPU")
     dist.init(g.device)
     configure_device(g.device)
-    micro, accum = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
-                              cfg.Data.max_per_card_batch)
-    fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
-    run = build_run(cfg, accum, load_pretrained=fresh)
-    train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
-    check_data(train_set, val_set, cfg, run.raw_model.in_chans)
-    lock = _lock_output(cfg)
+    with agreement.together():  # each rank checks what it has; a failure stops all of them
+        plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
+                          cfg.Data.max_per_card_batch)
+        dist.seed_everything(g.seed)  # identical initial weights on every rank
+        raw = model_from_config(cfg.Model)
+        train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
+        check_data(train_set, val_set, cfg, raw.in_chans)
+        prints = fingerprint(cfg, plan, (train_set, val_set), raw)
+        fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
+        if dist.is_main() and cfg.Model.pretrained and fresh:
+            load_weights(raw, cfg.Model.pretrained)
+    agreement.agree(prints)
+    with agreement.together():
+        lock = _lock_output(cfg)
     try:
-        return _train(cfg, run, (train_set, val_set), micro, accum)
+        return _train(cfg, raw, (train_set, val_set), *plan)
     finally:
         if lock:
             lock.release()
 
 
-def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> dict:
+def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum: int) -> dict:
     g = cfg.Global
     log = setup_logger(g.output_dir, dist.is_main())
     ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
-    if dist.is_main() and ckpt.remove_stale():
-        log.info("notice: removed the temporary files of a save that was interrupted")
-    resume_from = _find_resume(cfg, ckpt)
+    start = None
+    with agreement.together():
+        if dist.is_main():
+            start = _start_state(cfg, ckpt, raw)
+    start = agreement.broadcast_tree(start)  # rank 0's weights and state on every rank
+    if start["state"] is None and not dist.is_main():
+        _set_weights(raw, start["weights"], "rank 0's initial weights")
+    run = build_run(cfg, raw, micro, accum)
+    with agreement.together():
+        progress = Progress()
+        if start["state"] is not None:
+            progress = restore(run, start["weights"], start["state"], start["path"], cfg, log)
+        if dist.is_main() and progress.best_step and not ckpt.restore_best(progress.best_step):
+            progress.best_top1, progress.best_step = -1.0, 0
+        if dist.is_main():
+            save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
     train_set, val_set = datasets
-    init_digest = digest({k: v.numpy() for k, v in run.raw_model.state_dict().items()})
-    progress = restore(run, resume_from, cfg, log) if resume_from else Progress()
-    if dist.is_main() and progress.best_step and not ckpt.restore_best(progress.best_step):
-        progress.best_top1, progress.best_step = -1.0, 0
-    if dist.is_main():
-        save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
+    init_digest = digest(start.pop("weights"))
     stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
     batches = iter(Loader(train_set, stream, cfg.Data.num_workers))
     val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
@@ -201,7 +244,9 @@ def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> di
             local = run.step.accumulate(batches)
             logging_step = step % g.log_every == 0 or step == g.max_steps
             grad_norm = run.step.grad_norm() if logging_step else None
-            summed = dist.all_reduce_sum(local + [float(bool(stop))])
+            summed = dist.all_reduce_sum(local + [float(bool(stop)), float(run.step.failure is not None)])
+            if summed[4] > 0:  # a rank's data failed: every rank raises its error
+                agreement.share_failure(run.step.failure)
             loss, ce, kl = (v / dist.world_size() for v in summed[:3])
             if not math.isfinite(loss) and run.step.scaler is None:
                 run.step.discard()
@@ -223,7 +268,8 @@ def _train(cfg: Config, run: Run, datasets: tuple, micro: int, accum: int) -> di
                     new_best = _record_eval(metrics, step, progress, log, writer)
                     last_eval = metrics
             if stopping or new_best or step % g.save_every == 0 or step == g.max_steps:
-                save(run, ckpt, cfg, progress)
+                with agreement.together():
+                    save(run, ckpt, cfg, progress)
             if stopping:
                 log.info(f"{stop.name or 'stop'}: saved step {step} to {g.output_dir}; resume with "
                          f"-o Global.resume=auto")
@@ -251,10 +297,6 @@ def _record_eval(metrics: dict, step: int, progress: Progress, log, writer) -> b
              f"loss {metrics['loss']:.4f} best {progress.best_top1:.2f}")
     writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss")}, step)
     return new_best
-
-
-def build_parser():
-    return config_parser("Train a ViT with R-Drop.")
 
 
 def run(args) -> int:

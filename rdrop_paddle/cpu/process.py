@@ -20,9 +20,13 @@ Nothing here runs on import.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import os
 import sys
+import warnings
+from typing import Iterator
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 STRIDE_FLAG = "FLAGS_use_stride_kernel"
@@ -33,13 +37,37 @@ def kernels_enabled() -> bool:
     return os.environ.get("RDROP_CPU_KERNELS", "1") != "0"
 
 
+_OMP_SET_HERE = False  # whether configure_environment, not the user, chose OMP_NUM_THREADS
+
+
 def configure_environment() -> bool:
     """Default the threading variables; False (nothing set) if paddle is already loaded."""
+    global _OMP_SET_HERE
     if "paddle" in sys.modules:
         return False
+    _OMP_SET_HERE = "OMP_NUM_THREADS" not in os.environ
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
     return True
+
+
+@contextlib.contextmanager
+def quiet_start() -> Iterator[None]:
+    """Wrap the first ``import paddle``: drop the start-up notices this package provokes.
+    Paddle warns on stderr whenever ``OMP_NUM_THREADS`` > 1 (dropped when
+    :func:`configure_environment` chose the value, kept when the user exported it), and its
+    C++-extension builder, which this package never uses, warns that ccache is missing.
+    Everything else written to stderr meanwhile is passed through."""
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+    captured = io.StringIO()
+    omp = ("WARNING: OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS WISELY")
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        for line in captured.getvalue().splitlines(keepends=True):
+            if not (_OMP_SET_HERE and line.startswith(omp)):
+                sys.stderr.write(line)
 
 
 def tune_malloc() -> bool:

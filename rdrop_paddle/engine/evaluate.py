@@ -9,8 +9,9 @@ import paddle
 
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import eval_batches
+from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
-from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.errors import DataLoadingError, UserInputError
 from rdrop_paddle.losses import cross_entropy
 
 
@@ -45,19 +46,27 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
         from tqdm import tqdm
 
         loader = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
-    stopped = False
-    for images, labels in loader:
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-        logits = model(images).astype("float32")
-        nll = float(cross_entropy(logits, labels, reduction="sum"))
-        values = logits.numpy()
-        if not np.isfinite(values).all():
-            nll = float("nan")
-        y = labels.numpy().reshape(-1)
-        totals += [*topk_correct(values, y), nll, len(y)]
-    stopped = dist.all_reduce_sum([float(stopped)])[0] > 0
+    stopped, failure = False, None
+    try:
+        for images, labels in loader:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            logits = model(images).astype("float32")
+            nll = float(cross_entropy(logits, labels, reduction="sum"))
+            values = logits.numpy()
+            if not np.isfinite(values).all():
+                nll = float("nan")
+            y = labels.numpy().reshape(-1)
+            totals += [*topk_correct(values, y), nll, len(y)]
+    except DataLoadingError as e:  # the other ranks learn of it below instead of waiting
+        if dist.world_size() == 1:
+            raise
+        failure = e
+    flags = dist.all_reduce_sum([float(stopped), float(failure is not None)])
+    if flags[1] > 0:
+        agreement.share_failure(failure)
+    stopped = flags[0] > 0
     if was_training:
         model.train()
     if stopped:

@@ -6,6 +6,7 @@ import contextlib
 import paddle
 
 from rdrop_paddle.engine.optim import load_optimizer_state, optimizer_state
+from rdrop_paddle.errors import DataLoadingError
 from rdrop_paddle.rdrop import rdrop_forward
 
 
@@ -41,6 +42,8 @@ class TrainStep:
         self.amp_dtype = {"fp16": "float16", "bf16": "bfloat16"}.get(amp)
         self.amp_level = amp_level
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if amp == "fp16" else None
+        self.input_shape = None  # [micro, C, H, W]: the stand-in batch of a rank whose data failed
+        self.failure = None  # the DataLoadingError of this rank (data parallel only)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -49,8 +52,10 @@ class TrainStep:
 
     def accumulate(self, batches) -> list[float]:
         sums = paddle.zeros([3], dtype="float32")
+        batch = None
         for i in range(self.accum):
-            images, labels = next(batches)
+            batch = self._next(batches, batch)
+            images, labels = batch
             last = i == self.accum - 1
             unsynced = self.distributed and (self.sync_by_hand or not last)
             with (self.model.no_sync() if unsynced else contextlib.nullcontext()):
@@ -64,6 +69,23 @@ class TrainStep:
 
             fused_allreduce_gradients(list(self.raw_model.parameters()), None)
         return sums.tolist()  # one device-to-host copy per step
+
+    def _next(self, batches, previous):
+        """The next micro-batch.  Under data parallel a rank whose data fails keeps stepping
+        (on the previous micro-batch, or a zero one) so the other ranks are not left waiting
+        in the gradient all-reduce; it records the error in ``failure`` for the caller to
+        share after the step (the update is never applied)."""
+        if self.failure is None:
+            try:
+                return next(batches)
+            except DataLoadingError as e:
+                if not self.distributed:
+                    raise
+                self.failure = e
+        if previous is None:
+            previous = (paddle.zeros(self.input_shape, dtype="float32"),
+                        paddle.zeros([self.input_shape[0]], dtype="int64"))
+        return previous
 
     def grad_norm(self) -> float:
         norm = global_grad_norm(self.model.parameters())

@@ -12,10 +12,11 @@ pytest.importorskip("reprod_log")
 
 from helpers import run_tool  # noqa: E402
 from rdrop_paddle.alignment.report import record  # noqa: E402
-from rdrop_paddle.commands.align import STEP_NAMES, steps  # noqa: E402
+from rdrop_paddle.commands.align import steps  # noqa: E402
+from rdrop_paddle.commands.arguments import ALIGN_STEPS  # noqa: E402
 
 
-@pytest.mark.parametrize("name", STEP_NAMES)
+@pytest.mark.parametrize("name", ALIGN_STEPS)
 def test_step_passes_and_writes_reprod_log_files(tmp_path, name):
     result = steps(str(tmp_path / "curves.png"))[name](str(tmp_path))
     assert result.passed, f"{name}: max diff {result.max_diff} > {result.threshold} ({result.detail})"

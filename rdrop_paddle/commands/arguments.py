@@ -1,0 +1,98 @@
+"""The command line of every tool, kept apart from the commands so that parsing (and
+``--help``) imports nothing heavier than argparse: Paddle is imported only once the
+arguments are known to be good."""
+from __future__ import annotations
+
+import argparse
+
+ALIGN_STEPS = ("forward", "dropout_sites", "loss", "backward", "lr", "metric", "data", "train", "inference")
+# rdrop_paddle.convert.FORMATS (a test checks they agree), plus the traced route
+CONVERT_FORMATS = ("auto", "npz", "rdrop", "hf", "timm", "paddleclas", "x2paddle")
+
+
+def config_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-c", "--config", required=True, help="YAML config file")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value (repeatable), e.g. -o Global.max_steps=10")
+    return parser
+
+
+def train() -> argparse.ArgumentParser:
+    return config_parser("Train a ViT with R-Drop (multi-card: python -m paddle.distributed.launch "
+                         "--nproc_per_node N tools/train.py -c ...).")
+
+
+def evaluate() -> argparse.ArgumentParser:
+    return config_parser("Evaluate a checkpoint (top-1 / top-5); Model.pretrained, else "
+                         "Global.output_dir/best.pdparams.")
+
+
+def export() -> argparse.ArgumentParser:
+    p = config_parser("Export a checkpoint for Paddle Inference (and, with --onnx, ONNX Runtime).")
+    p.add_argument("--out", required=True, help="folder for the inference model")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write model.onnx through paddle2onnx (pip install paddle2onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    return p
+
+
+def infer() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Predict images with an exported model (Paddle Inference "
+                                            "or ONNX Runtime); prints a table, writes JSON.")
+    p.add_argument("--model-dir", required=True, help="folder written by tools/export_model.py")
+    p.add_argument("--images", nargs="+", required=True, help="image files (PNG, JPEG, ...) or folders of them")
+    p.add_argument("--topk", type=int, default=5, help="classes listed per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="Paddle Inference device")
+    p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+                   help="paddle: Paddle Inference on model.json/.pdmodel; onnxruntime: model.onnx "
+                        "(export with --onnx; pip install onnxruntime)")
+    p.add_argument("--out", default="output/predictions.json", help="JSON file of the predictions")
+    return p
+
+
+def convert() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Convert PyTorch, JAX or PaddleClas ViT weights to a "
+                                            "Paddle state dict.")
+    p.add_argument("--src", required=True, help=".npz, .pth/.pt/.bin, .safetensors or .pdparams file")
+    p.add_argument("--format", default="auto", choices=CONVERT_FORMATS, help="source layout (default: detected)")
+    p.add_argument("--model", default="vit_base_patch16_224", help="target model name")
+    p.add_argument("--num-classes", type=int, required=True, help="classes of the target head")
+    p.add_argument("--image-size", type=int, default=None, help="target image size (default: the model's)")
+    p.add_argument("--out", required=True, help="the .pdparams file to write")
+    return p
+
+
+def align() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Check the Paddle side against PyTorch references, step by step.")
+    p.add_argument("--out", default="output/align", help="folder of reprod_log files and reports")
+    p.add_argument("--steps", default=",".join(ALIGN_STEPS), help="comma-separated subset of: "
+                   + ", ".join(ALIGN_STEPS))
+    p.add_argument("--plot", default=None, help="PNG of the train step's two loss curves")
+    return p
+
+
+def compare() -> argparse.ArgumentParser:
+    p = config_parser("R-Drop against its alpha=0 baseline over several seeds.")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per arm (default 5)")
+    p.add_argument("--out", default="output/compare", help="folder of the runs")
+    p.add_argument("--image", default="images/rdrop_vs_baseline.png", help="PNG of the curves")
+    return p
+
+
+def study() -> argparse.ArgumentParser:
+    p = config_parser("A low-data study: R-Drop against its baseline at several training-set fractions.")
+    p.add_argument("--fractions", default="0.1,0.25,0.5,1", help="training-set fractions")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per fraction (default 5)")
+    p.add_argument("--alphas", default="0.03,0.1,0.3,1", help="grid for choosing alpha")
+    p.add_argument("--out", default="output/study", help="folder of the runs")
+    p.add_argument("--image", default="images/rdrop_low_data.png", help="PNG of the result")
+    return p
+
+
+def plot_logs() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Plot a run's VisualDL curves to a PNG.")
+    p.add_argument("--logdir", required=True, help="a run's output_dir (or its vdl folder)")
+    p.add_argument("--out", default=None, help="PNG path (default: LOGDIR/curves.png)")
+    return p
