@@ -9,12 +9,9 @@ and class names, so that :class:`Predictor` preprocesses exactly as evaluation d
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
-import tempfile
-from typing import Iterator
+from typing import Callable
 
 import numpy as np
 import paddle
@@ -24,14 +21,20 @@ from rdrop_paddle.config import MAX_IMAGE_SIZE
 from rdrop_paddle.data.transforms import MEAN, STD, EvalTransform
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
+from rdrop_paddle.utils.capture import filtered_output
 
 PREFIX, CONFIG = "model", "infer_cfg.json"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
-           class_names: list[str], extra: dict | None = None) -> list[str]:
-    """Save ``model`` (eval mode) and ``infer_cfg.json`` into ``out_dir``; returns the files."""
+           class_names: list[str], extra: dict | None = None, onnx_opset: int | None = None) -> list[str]:
+    """Save ``model`` (eval mode) and ``infer_cfg.json`` into ``out_dir``, and with
+    ``onnx_opset`` also ``model.onnx``; returns the files."""
+    if onnx_opset is not None:
+        from rdrop_paddle.deploy_onnx import check_onnx_export
+
+        check_onnx_export(onnx_opset)  # before anything is written
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UserInputError(f"{out_dir} is a file, not a folder for the inference model")
     if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
@@ -42,37 +45,21 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
         raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
     model.eval()
     spec = [paddle.static.InputSpec([None, in_chans, image_size, image_size], "float32", "x")]
-    with _filtered_stderr(_PIR_OUT_WARNING):
+    with filtered_output(lambda line: _PIR_OUT_WARNING in line):
         paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
                         os.path.join(out_dir, PREFIX))
     write_json({"image_size": image_size, "in_chans": in_chans, "mean": list(MEAN[:in_chans]),
                 "std": list(STD[:in_chans]), "resize": "bilinear", "class_names": class_names,
                 "paddle": paddle.__version__, **(extra or {})}, os.path.join(out_dir, CONFIG))
+    if onnx_opset is not None:
+        from rdrop_paddle.deploy_onnx import export_onnx
+
+        export_onnx(_model_file(out_dir), os.path.join(out_dir, f"{PREFIX}.pdiparams"), onnx_opset)
     return sorted(os.listdir(out_dir))
 
 
 # Paddle 3's own F.softmax passes ``out=None`` to its C++ op, which then warns while tracing
 _PIR_OUT_WARNING = "Paddle static graph(PIR) not support input out tensor"
-
-
-@contextlib.contextmanager
-def _filtered_stderr(drop: str) -> Iterator[None]:
-    """Pass through what is written to file descriptor 2 (C++ logging included), except
-    lines containing ``drop``."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            for line in tmp.read().decode(errors="replace").splitlines(keepends=True):
-                if drop not in line:
-                    sys.stderr.write(line)
 
 
 def _model_file(model_dir: str) -> str:
@@ -161,34 +148,47 @@ def read_image(path: str, in_chans: int) -> Image.Image:
     return image.convert("L" if in_chans == 1 else "RGB")
 
 
-class Predictor:
-    """Paddle Inference on an exported model: ``logits(paths)`` and ``predict(paths, topk)``."""
+def paddle_inference_session(model_dir: str, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a float32 ``[N, C, H, W]`` batch to logits, by Paddle Inference."""
+    config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
+    if device == "gpu":
+        config.enable_use_gpu(256, 0)
+    else:
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(len(os.sched_getaffinity(0)))
+    config.disable_glog_info()
+    try:
+        predictor = paddle.inference.create_predictor(config)
+    except Exception as e:  # Paddle reports a damaged model file as one of several types
+        raise UserInputError(f"{model_dir}: the exported model cannot be loaded "
+                             f"({type(e).__name__}: {str(e)[:300]})") from None
 
-    def __init__(self, model_dir: str, device: str = "cpu") -> None:
+    def run(batch: np.ndarray) -> np.ndarray:
+        handle = predictor.get_input_handle(predictor.get_input_names()[0])
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
+        predictor.run()
+        return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+
+    return run
+
+
+class Predictor:
+    """An exported model on image files: ``logits(paths)`` and ``predict(paths, topk)``, by
+    Paddle Inference (``backend="paddle"``) or ONNX Runtime (``"onnxruntime"``, on
+    ``model.onnx``), with the preprocessing of ``infer_cfg.json``."""
+
+    def __init__(self, model_dir: str, device: str = "cpu", backend: str = "paddle") -> None:
         if not os.path.isdir(model_dir):
             raise UserInputError(f"model folder not found: {model_dir}")
         self.cfg = load_infer_config(model_dir)
-        config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
-        if device == "gpu":
-            config.enable_use_gpu(256, 0)
-        else:
-            config.disable_gpu()
-            config.set_cpu_math_library_num_threads(len(os.sched_getaffinity(0)))
-        config.disable_glog_info()
-        try:
-            self.predictor = paddle.inference.create_predictor(config)
-        except Exception as e:  # Paddle reports a damaged model file as one of several types
-            raise UserInputError(f"{model_dir}: the exported model cannot be loaded "
-                                 f"({type(e).__name__}: {str(e)[:300]})") from None
-        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
+        if backend == "onnxruntime":
+            from rdrop_paddle.deploy_onnx import onnxruntime_session
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits of a float32 ``[N, C, H, W]`` batch."""
-        handle = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
-        self.predictor.run()
-        return self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+            self.run = onnxruntime_session(model_dir)
+        else:
+            self.run = paddle_inference_session(model_dir, device)
+        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
 
     def logits(self, paths: list[str], batch_size: int = 32) -> np.ndarray:
         out = []

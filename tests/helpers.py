@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None, env=None) -> subprocess.CompletedProcess:
-    """``python tools/X.py ...`` or, with ``launch=N``, under ``paddle.distributed.launch``."""
+    """``python tools/X.py ...`` or, with ``launch=N``, under ``paddle.distributed.launch``;
+    ``env`` adds variables to this process's (None: removes one)."""
     cmd = [sys.executable]
     if launch:
         cmd += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(launch)]
@@ -20,7 +21,7 @@ def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None, env=None)
             cmd += ["--log_dir", str(log_dir)]
     cmd += [os.path.join(ROOT, args[0])] + [str(a) for a in args[1:]]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None})
 
 
 def train_ok(*args, launch: int = 0, log_dir=None, env=None) -> subprocess.CompletedProcess:

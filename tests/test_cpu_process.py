@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from helpers import ROOT
 
@@ -64,3 +65,18 @@ def test_one_switch_selects_paddle_layers_with_the_same_results(tmp_path):
     assert outs["1"] == ["rdrop_paddle.cpu.kernels", "rdrop_paddle.cpu.dropout"]
     assert outs["0"][0].startswith("paddle.nn") and outs["0"][1].startswith("paddle.nn")
     np.testing.assert_allclose(np.load(tmp_path / "1.npy"), np.load(tmp_path / "0.npy"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: Paddle's one thread is all there is")
+def test_one_notice_when_a_model_is_built_on_an_unconfigured_cpu():
+    build = ("from rdrop_paddle.models import build_model\n"
+             "build_model('vit_nano_patch4_8', num_classes=10, image_size=8)\n"
+             "build_model('vit_nano_patch4_8', num_classes=10, image_size=8)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PADDLE_TRAINERS_NUM")}
+    plain = subprocess.run([sys.executable, "-c", "import paddle\n" + build], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert plain.stderr.count("notice: Paddle runs on 1 of") == 1
+    configured = subprocess.run([sys.executable, "-c", "import rdrop_paddle.cpu\nrdrop_paddle.cpu.configure()\n"
+                                 "import paddle\n" + build], capture_output=True, text=True, env=env, timeout=120)
+    assert configured.returncode == 0 and "notice:" not in configured.stderr, configured.stderr[-2000:]

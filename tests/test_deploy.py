@@ -63,3 +63,44 @@ def test_bad_inference_input_is_one_line(exported, tmp_path):
     assert "has 3 channel(s) (RGB); the model expects 1 (grey-scale)" in line
     assert "image not found" in one_error_line(
         run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "missing.png"))
+
+
+def test_onnx_runtime_predicts_as_paddle_inference(exported, tmp_path):
+    import onnx
+
+    run, _, pngs, (_, labels) = exported
+    model_dir = tmp_path / "model"
+    res = run_tool("tools/export_model.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={run}",
+                   "--out", model_dir, "--onnx")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.startswith("exported ") and res.stdout.count("\n") == 1, res.stdout  # one line
+    assert not any(noise in res.stderr for noise in ("Paddle2ONNX", "PIR", "ccache", "[I]")), res.stderr
+    onnx.checker.check_model(str(model_dir / "model.onnx"), full_check=True)
+    logits = {}
+    for backend in ("paddle", "onnxruntime"):
+        res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--backend", backend,
+                       "--out", tmp_path / f"{backend}.json")
+        assert res.returncode == 0, res.stderr[-3000:]
+        predictions = json.loads((tmp_path / f"{backend}.json").read_text())["predictions"]
+        logits[backend] = np.array([p["logits"] for p in predictions])
+    assert logits["paddle"].shape == (len(labels), 10)
+    np.testing.assert_allclose(logits["onnxruntime"], logits["paddle"], atol=1e-5)
+    assert (logits["onnxruntime"].argmax(1) == logits["paddle"].argmax(1)).all()
+
+
+def test_onnx_without_its_packages_is_one_line_and_writes_nothing(exported, tmp_path):
+    run, model_dir, pngs, _ = exported
+    missing = tmp_path / "site"  # an environment where neither package can be imported
+    for name in ("paddle2onnx", "onnxruntime"):
+        (missing / name).mkdir(parents=True)
+        (missing / name / "__init__.py").write_text(f"raise ImportError('no {name} here')\n")
+    env = {"PYTHONPATH": str(missing)}
+    res = run_tool("tools/export_model.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={run}",
+                   "--out", tmp_path / "out", "--onnx", env=env)
+    assert one_error_line(res) == "error: --onnx needs paddle2onnx: pip install paddle2onnx"
+    assert not (tmp_path / "out").exists()
+    res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--backend", "onnxruntime",
+                   "--out", tmp_path / "p.json", env=env)
+    assert one_error_line(res) == "error: --backend onnxruntime needs onnxruntime: pip install onnxruntime"
+    assert "no model.onnx" in one_error_line(run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs,
+                                                      "--backend", "onnxruntime"))

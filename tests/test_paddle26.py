@@ -1,7 +1,7 @@
 """The fast subset on Paddle 2.6.2 — what ``pip install paddlepaddle-gpu`` gives from PyPI —
 in a second virtual environment (no torch there): losses against the real paddlenlp file,
 models, I/O, optimizer, checkpoints, a training run with exact resume, the shipped recipe,
-export and Paddle Inference, exact recomputation."""
+export and Paddle Inference (not ONNX), exact recomputation."""
 import os
 import subprocess
 import sys
@@ -14,6 +14,9 @@ SUBSET = ["tests/test_io.py", "tests/test_models.py", "tests/test_paddlenlp.py",
           "tests/test_training.py::test_resume_is_exact_when_steps_straddle_epochs_and_workers_change",
           "tests/test_recipe.py::test_recipe_as_shipped_trains_resumes_and_evaluates_with_any_worker_count",
           "tests/test_recompute.py::test_recompute_gives_identical_weights_with_dropout_on"]
+# paddle2onnx 2.x converts Paddle 3 programs only (README, Inference)
+DESELECT = ["tests/test_deploy.py::test_onnx_runtime_predicts_as_paddle_inference",
+            "tests/test_deploy.py::test_onnx_without_its_packages_is_one_line_and_writes_nothing"]
 PACKAGES = ["paddlepaddle==2.6.2", "numpy", "scipy", "scikit-learn", "pyyaml", "visualdl>=2.5", "Pillow",
             "matplotlib", "tqdm", "pytest"]
 
@@ -33,7 +36,8 @@ def _venv() -> str:
 def test_fast_subset_on_paddle_2_6():
     python = _venv()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "OMP_", "MKL_", "FLAGS_"))}
-    res = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUBSET], cwd=ROOT,
+    res = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUBSET,
+                          *(f"--deselect={test}" for test in DESELECT)], cwd=ROOT,
                          capture_output=True, text=True, env=env, timeout=1500)
     summary = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
     assert res.returncode == 0 and " passed" in summary and "skipped" not in summary, \

@@ -31,7 +31,8 @@ def test_quickstart_train_then_eval(tmp_path):
     (record,) = list((out / "vdl").iterdir())
     reader = LogReader(file_path=str(record))
     assert [s.id for s in reader.get_data("scalar", "train/loss")] == [4, 8]
-    assert {"train/ce", "train/kl", "train/lr", "train/ips", "train/grad_norm", "eval/top5"} <= set(
+    assert {"train/ce", "train/kl", "train/lr", "train/ips", "train/grad_norm", "train/reader_cost",
+            "train/batch_cost", "eval/top5"} <= set(
         reader.get_tags()["scalar"])
     np.testing.assert_allclose([s.value for s in reader.get_data("scalar", "eval/top1")], evals, atol=0.006)
     assert yaml.safe_load((out / "config.yaml").read_text())["Global"]["max_steps"] == 8

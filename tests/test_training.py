@@ -244,3 +244,32 @@ def test_batch_plan(world, overrides, plan):
 def test_batch_plan_rejects_uneven_splits():
     with pytest.raises(UserInputError, match="not divisible by 3 cards"):
         batch_plan(64, 3)
+
+
+def test_reader_cost_and_batch_cost_show_a_slow_data_set(tmp_path):
+    """A data set taking 3 ms a sample needs >= 0.19 s per 64-sample batch; the model step
+    is far faster, so most of each step is spent waiting for data."""
+    from rdrop_paddle.commands.train import train
+    from rdrop_paddle.data import build_datasets
+
+    cfg = load_config("configs/quickstart.yaml", [f"Global.output_dir={tmp_path}", "Global.max_steps=12",
+                                                  "Global.log_every=6", "Global.eval_every=1000"])
+    train_set, val_set = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
+
+    class Slow:
+        def __len__(self):
+            return len(train_set)
+
+        def __getitem__(self, key):
+            time.sleep(0.003)
+            return train_set[key]
+
+    train(cfg, datasets=(Slow(), val_set))
+    lines = [line for line in (tmp_path / "train.log").read_text().splitlines() if "reader_cost" in line]
+    assert len(lines) == 2
+    for line in lines:
+        reader = float(line.split("reader_cost ")[1].split()[0])
+        batch = float(line.split("batch_cost ")[1].split()[0])
+        ips = float(line.split("ips ")[1].split()[0])
+        assert batch >= 0.18 and 0.5 * batch < reader < batch, line
+        assert ips == pytest.approx(64 / batch, rel=0.01)

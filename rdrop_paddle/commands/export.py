@@ -1,8 +1,9 @@
-"""Export a checkpoint for Paddle Inference: ``python tools/export_model.py -c CONFIG --out DIR``.
+"""Export a checkpoint: ``python tools/export_model.py -c CONFIG --out DIR [--onnx]``.
 
 Loads ``Model.pretrained`` (default ``Global.output_dir/best.pdparams``) into the
 eval-mode model and writes the inference files of the installed Paddle plus
-``infer_cfg.json`` (image size, normalisation, class names) into ``--out``.
+``infer_cfg.json`` (image size, normalisation, class names) into ``--out``; with
+``--onnx`` also ``model.onnx`` (paddle2onnx).
 """
 from __future__ import annotations
 
@@ -24,5 +25,5 @@ def run(args) -> None:
     model = model_from_config(cfg.Model)
     load_weights(model, path)
     files = export(model, args.out, cfg.Model.image_size, model.in_chans, class_names(cfg.Data),
-                   {"model": cfg.Model.name, "weights": path})
+                   {"model": cfg.Model.name, "weights": path}, onnx_opset=args.opset if args.onnx else None)
     print(f"exported {cfg.Model.name} from {path} to {args.out}: {', '.join(files)}")

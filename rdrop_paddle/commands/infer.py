@@ -1,6 +1,6 @@
-"""Predict images with an exported model through Paddle Inference.
+"""Predict images with an exported model through Paddle Inference or ONNX Runtime.
 
-    python tools/infer.py --model-dir DIR --images PATH [PATH ...] [--topk 5] [--batch-size 32]
+    python tools/infer.py --model-dir DIR --images PATH [PATH ...] [--topk 5] [--backend onnxruntime]
 
 Images are PNG/JPEG files or folders of them; preprocessing is the evaluation one, read
 from the model's ``infer_cfg.json``.  Prints a table and writes the predictions as JSON.
@@ -19,7 +19,7 @@ def run(args) -> None:
     if args.topk < 1 or args.batch_size < 1:
         raise UserInputError("--topk and --batch-size must be at least 1")
     paths = list_images(args.images)
-    predictor = Predictor(args.model_dir, args.device)
+    predictor = Predictor(args.model_dir, args.device, args.backend)
     results = predictor.predict(paths, args.topk, args.batch_size)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_json({"model_dir": args.model_dir, "predictions": results}, args.out)

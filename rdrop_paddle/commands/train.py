@@ -3,7 +3,9 @@
 A DeiT-style loop over optimizer steps: data parallel through fleet, R-Drop steps with
 gradient accumulation, logging, evaluation, checkpoints that are whole or absent, exact
 resume, SIGTERM and divergence handling.  Multi-card: ``python -m
-paddle.distributed.launch --nproc_per_node N tools/train.py -c ...``.
+paddle.distributed.launch --nproc_per_node N tools/train.py -c ...``; on several nodes
+rank 0 alone reads and writes checkpoints, and the ranks agree or stop together
+(:mod:`rdrop_paddle.engine.agreement`).
 """
 from __future__ import annotations
 
@@ -11,11 +13,10 @@ import dataclasses
 import math
 import os
 
-import numpy as np
 import paddle
 
 from rdrop_paddle.commands.model import load_weights, model_from_config
-from rdrop_paddle.config import PER_NODE_KEYS, Config, load_config, resume_differences, save_config
+from rdrop_paddle.config import Config, load_config, resume_differences, save_config
 from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_datasets, check_input_shape
 from rdrop_paddle.data.loader import Loader
@@ -73,22 +74,6 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
                      distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute)
     step.input_shape = [micro, raw.in_chans, cfg.Model.image_size, cfg.Model.image_size]
     return Run(raw, model, step, scheduler)
-
-
-def fingerprint(cfg: Config, plan: tuple, datasets: tuple, raw: paddle.nn.Layer) -> dict:
-    """What every rank of a run must share: the config (except per-node paths and
-    settings), the batch plan, the data and the freshly initialised weights."""
-    keys = {f"{sec}.{key}": value for sec, values in cfg.to_dict().items() for key, value in values.items()
-            if f"{sec}.{key}" not in PER_NODE_KEYS}
-    sets = {f"{split} set (images, label digest)": [len(ds), digest({"y": np.asarray(ds.labels)})
-                                                     if hasattr(ds, "labels") else None]
-            for split, ds in zip(("training", "validation"), datasets)}
-    return {**keys, **sets, "batch plan (micro x accum)": list(plan), "paddle": paddle.__version__,
-            "initial weights (digest)": _weights_digest(raw)}
-
-
-def _weights_digest(raw: paddle.nn.Layer) -> str:
-    return digest({k: v.numpy() for k, v in raw.state_dict().items()})
 
 
 def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
@@ -190,7 +175,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
         raw = model_from_config(cfg.Model)
         train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
         check_data(train_set, val_set, cfg, raw.in_chans)
-        prints = fingerprint(cfg, plan, (train_set, val_set), raw)
+        prints = agreement.fingerprint(cfg, plan, (train_set, val_set), raw)
         fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
         if dist.is_main() and cfg.Model.pretrained and fresh:
             load_weights(raw, cfg.Model.pretrained)
@@ -256,7 +241,8 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
                 log.info(f"step {step}: non-finite loss under fp16, the GradScaler skips this update")
             run.step.apply()
             progress.step, progress.position = step, progress.position + cfg.Data.batch_size
-            meter.update(loss, ce, kl)
+            meter.update(loss, ce, kl, run.step.reader_seconds)
+            run.step.reader_seconds = 0.0
             if logging_step:
                 meter.log(log, writer, step, run.scheduler.last_lr, grad_norm, run.step.loss_scale)
             stopping = summed[3] > 0

@@ -38,11 +38,14 @@ def kernels_enabled() -> bool:
 
 
 _OMP_SET_HERE = False  # whether configure_environment, not the user, chose OMP_NUM_THREADS
+_CONFIGURED = False  # whether this process called configure_environment (the tools) or configure
+_NOTICED = False
 
 
 def configure_environment() -> bool:
     """Default the threading variables; False (nothing set) if paddle is already loaded."""
-    global _OMP_SET_HERE
+    global _OMP_SET_HERE, _CONFIGURED
+    _CONFIGURED = True
     if "paddle" in sys.modules:
         return False
     _OMP_SET_HERE = "OMP_NUM_THREADS" not in os.environ
@@ -68,6 +71,24 @@ def quiet_start() -> Iterator[None]:
         for line in captured.getvalue().splitlines(keepends=True):
             if not (_OMP_SET_HERE and line.startswith(omp)):
                 sys.stderr.write(line)
+
+
+def notice_unconfigured() -> None:
+    """Once per process, on stderr: a model is being built on a multi-core CPU by a process
+    that never called :func:`configure`, so Paddle runs its matmuls on one thread (it sets
+    ``OMP_NUM_THREADS=1`` when the variable is unset; ``paddle.distributed.launch`` does so
+    on purpose, one process per core)."""
+    global _NOTICED
+    if _CONFIGURED or _NOTICED or int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1:
+        return
+    import paddle
+
+    cores = len(os.sched_getaffinity(0))
+    if os.environ.get("OMP_NUM_THREADS") != "1" or cores < 2 or not paddle.device.get_device().startswith("cpu"):
+        return
+    _NOTICED = True
+    print(f"notice: Paddle runs on 1 of {cores} CPU cores in this process; call rdrop_paddle.cpu.configure() "
+          f"before importing paddle (README, Performance on CPU)", file=sys.stderr)
 
 
 def tune_malloc() -> bool:

@@ -23,8 +23,10 @@ from typing import Iterator, Optional
 import numpy as np
 import paddle
 
+from rdrop_paddle.config import PER_NODE_KEYS, Config
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, UserInputError
+from rdrop_paddle.io import digest
 
 _KNOWN = {cls.__name__: cls for cls in (UserInputError, TrainingDiverged, DataLoadingError, RankFailed)}
 _CHUNK = 64 << 20  # bytes per broadcast
@@ -108,6 +110,18 @@ def agree(fingerprint: dict) -> None:
               for key in sorted(set().union(*prints)) if len({json.dumps(p.get(key)) for p in prints}) > 1]
     if differ:
         raise UserInputError(f"the ranks disagree, nothing was written: {'; '.join(differ)}"[:2000])
+
+
+def fingerprint(cfg: Config, plan: tuple, datasets: tuple, raw: paddle.nn.Layer) -> dict:
+    """What every rank of a run must share: the config (except per-node paths and
+    settings), the batch plan, the data and the freshly initialised weights."""
+    keys = {f"{sec}.{key}": value for sec, values in cfg.to_dict().items() for key, value in values.items()
+            if f"{sec}.{key}" not in PER_NODE_KEYS}
+    sets = {f"{split} set (images, label digest)": [len(ds), digest({"y": np.asarray(ds.labels)})
+                                                     if hasattr(ds, "labels") else None]
+            for split, ds in zip(("training", "validation"), datasets)}
+    return {**keys, **sets, "batch plan (micro x accum)": list(plan), "paddle": paddle.__version__,
+            "initial weights (digest)": digest({k: v.numpy() for k, v in raw.state_dict().items()})}
 
 
 def _encode(obj, arrays: list) -> object:

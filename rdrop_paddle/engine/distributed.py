@@ -9,6 +9,7 @@ import paddle
 import paddle.distributed as dist
 
 from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.utils.capture import filtered_output
 
 
 def world_size() -> int:
@@ -35,7 +36,15 @@ def init(device: str) -> None:
     if world_size() > 1:
         from paddle.distributed import fleet
 
-        fleet.init(is_collective=True)
+        with filtered_output(_fleet_chatter):
+            fleet.init(is_collective=True)
+
+
+def _fleet_chatter(line: str) -> bool:
+    """What ``fleet.init`` prints on every rank when all is well: the flags Paddle itself
+    changed, its TCP store's connection log, topology notes and a group warning."""
+    return (line.startswith(("=====", "FLAGS(name=", "  warnings.warn(")) or
+            any(s in line for s in ("tcp_store.cc", "tcp_utils.cc", "topology.py", "is not in group")))
 
 
 def all_reduce_sum(values: list[float]) -> list[float]:

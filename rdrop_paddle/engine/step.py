@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import paddle
 
@@ -44,6 +45,7 @@ class TrainStep:
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if amp == "fp16" else None
         self.input_shape = None  # [micro, C, H, W]: the stand-in batch of a rank whose data failed
         self.failure = None  # the DataLoadingError of this rank (data parallel only)
+        self.reader_seconds = 0.0  # time spent waiting for batches (the caller resets it)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -76,12 +78,15 @@ class TrainStep:
         in the gradient all-reduce; it records the error in ``failure`` for the caller to
         share after the step (the update is never applied)."""
         if self.failure is None:
+            start = time.perf_counter()
             try:
                 return next(batches)
             except DataLoadingError as e:
                 if not self.distributed:
                     raise
                 self.failure = e
+            finally:
+                self.reader_seconds += time.perf_counter() - start
         if previous is None:
             previous = (paddle.zeros(self.input_shape, dtype="float32"),
                         paddle.zeros([self.input_shape[0]], dtype="int64"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from rdrop_paddle.cpu.process import notice_unconfigured
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.models.vit import VisionTransformer
 
@@ -86,4 +87,5 @@ def build_model(name: str, **kwargs) -> VisionTransformer:
     """Build a registered variant; keyword arguments go to :class:`VisionTransformer`."""
     if name not in MODELS:
         raise UserInputError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
+    notice_unconfigured()
     return MODELS[name](**kwargs)

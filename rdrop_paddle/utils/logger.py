@@ -49,27 +49,31 @@ class ScalarWriter:
 
 
 class Meter:
-    """Mean loss/ce/kl over the steps since the last log line, images/s and ETA."""
+    """Means over the steps since the last log line: loss/ce/kl, ``reader_cost`` (seconds a
+    step waited for data) and ``batch_cost`` (seconds per step, waiting included), as
+    PaddleClas logs them; images/s and ETA."""
 
     def __init__(self, start: int, max_steps: int, batch_size: int) -> None:
         self.start, self.max_steps, self.batch_size = start, max_steps, batch_size
-        self.last, self.sums = start, [0.0, 0.0, 0.0]
+        self.last, self.sums = start, [0.0, 0.0, 0.0, 0.0]
         self.t_start = self.t_last = time.perf_counter()
 
-    def update(self, loss: float, ce: float, kl: float) -> None:
-        self.sums = [s + v for s, v in zip(self.sums, (loss, ce, kl))]
+    def update(self, loss: float, ce: float, kl: float, reader_seconds: float) -> None:
+        self.sums = [s + v for s, v in zip(self.sums, (loss, ce, kl, reader_seconds))]
 
     def log(self, log: logging.Logger, writer: ScalarWriter, step: int, lr: float,
             grad_norm: float, loss_scale: Optional[float]) -> None:
         """One log line and the VisualDL scalars for the window ending at ``step``."""
         now, n = time.perf_counter(), step - self.last
-        m = dict(zip(("loss", "ce", "kl"), (s / n for s in self.sums)))
-        m["ips"] = n * self.batch_size / (now - self.t_last)
+        m = dict(zip(("loss", "ce", "kl", "reader_cost"), (s / n for s in self.sums)))
+        m["batch_cost"] = (now - self.t_last) / n
+        m["ips"] = self.batch_size / m["batch_cost"]
         eta = (now - self.t_start) / (step - self.start) * (self.max_steps - step)
-        self.last, self.sums, self.t_last = step, [0.0, 0.0, 0.0], now
+        self.last, self.sums, self.t_last = step, [0.0] * 4, now
         log.info(f"step {step}/{self.max_steps} loss {m['loss']:.4f} ce {m['ce']:.4f} kl {m['kl']:.4f} "
-                 f"lr {lr:.3e} grad_norm {grad_norm:.3f} ips {m['ips']:.1f} img/s eta {eta:.0f}s"
+                 f"lr {lr:.3e} grad_norm {grad_norm:.3f} reader_cost {m['reader_cost']:.4f} s "
+                 f"batch_cost {m['batch_cost']:.4f} s ips {m['ips']:.1f} img/s eta {eta:.0f}s"
                  + (f" loss_scale {loss_scale:g}" if loss_scale else ""))
-        writer.add({f"train/{k}": m[k] for k in ("loss", "ce", "kl", "ips")}
+        writer.add({f"train/{k}": m[k] for k in ("loss", "ce", "kl", "ips", "reader_cost", "batch_cost")}
                    | {"train/lr": lr, "train/grad_norm": grad_norm}
                    | ({"train/loss_scale": loss_scale} if loss_scale else {}), step)

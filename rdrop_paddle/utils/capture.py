@@ -1,0 +1,40 @@
+"""Quieting Paddle's own start-up and tracing chatter without hiding anything else.
+
+Paddle writes some of it from C++ (glog) and some from Python, to both standard streams,
+so the capture works on file descriptors 1 and 2, not on ``sys.stdout``.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def filtered_output(drop: Callable[[str], bool]) -> Iterator[None]:
+    """Run the block with file descriptors 1 and 2 captured; afterwards write back, each to
+    its own stream, every line for which ``drop`` is false — or every line, if the block
+    raised, so that nothing explaining a failure is lost."""
+    streams = ((1, sys.stdout), (2, sys.stderr))
+    for _, stream in streams:
+        stream.flush()
+    saved = [os.dup(fd) for fd, _ in streams]
+    files = [tempfile.TemporaryFile() for _ in streams]
+    failed = True
+    try:
+        for (fd, _), tmp in zip(streams, files):
+            os.dup2(tmp.fileno(), fd)
+        yield
+        failed = False
+    finally:
+        for (fd, stream), copy, tmp in zip(streams, saved, files):
+            stream.flush()
+            os.dup2(copy, fd)
+            os.close(copy)
+            tmp.seek(0)
+            lines = tmp.read().decode(errors="replace").splitlines(keepends=True)
+            tmp.close()
+            stream.writelines(line for line in lines if failed or not drop(line))
+            stream.flush()

@@ -1,0 +1,47 @@
+"""The tools as commands: ``--help`` without Paddle, a help text for every option, and no
+start-up noise from Paddle that the package itself provokes."""
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT, run_tool
+from rdrop_paddle.cli import COMMANDS
+from rdrop_paddle.commands import arguments
+
+TOOLS = ["train", "eval", "export_model", "infer", "convert_weights", "align", "compare", "study", "plot_logs"]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_help_prints_its_usage_and_imports_no_paddle(tool):
+    res = subprocess.run([sys.executable, "-X", "importtime", os.path.join(ROOT, "tools", f"{tool}.py"), "--help"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("usage: "), res.stderr[-2000:]
+    timings = [line for line in res.stderr.splitlines() if line.startswith("import time:")]
+    modules = {line.rsplit("|", 1)[-1].strip() for line in timings}
+    assert modules and not {m for m in modules if m == "paddle" or m.startswith("paddle.")}
+    assert len(timings) == len(res.stderr.splitlines())  # nothing else on stderr
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_option_has_a_help_text(command):
+    parser = getattr(arguments, COMMANDS[command][1])()
+    missing = [a.option_strings or a.dest for a in parser._actions if not a.help or a.help == argparse.SUPPRESS]
+    assert not missing
+
+
+def test_convert_formats_are_the_converters():
+    from rdrop_paddle.convert import FORMATS
+
+    assert set(arguments.CONVERT_FORMATS) == {"auto", "x2paddle", *FORMATS}
+
+
+def test_no_paddle_start_up_notices_unless_the_user_set_the_threads(tmp_path):
+    args = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=2", "-o", f"Global.output_dir={tmp_path / 'a'}"]
+    quiet = run_tool("tools/train.py", *args, env={"OMP_NUM_THREADS": None})
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    args[-1] = f"Global.output_dir={tmp_path / 'b'}"
+    chosen = run_tool("tools/train.py", *args, env={"OMP_NUM_THREADS": "2"})  # the user's choice: Paddle's word stays
+    assert chosen.returncode == 0 and "PLEASE USE OMP_NUM_THREADS WISELY" in chosen.stderr
