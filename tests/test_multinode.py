@@ -3,6 +3,7 @@
 ``Global.output_dir``.  Rank 0 alone reads checkpoints and pretrained weights; ranks that
 disagree, or one that fails, stop every rank with one error line; a killed worker costs
 only the steps since the last checkpoint when the launch is retried."""
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from helpers import ROOT, make_cifar100, run_tool
 from rdrop_paddle.commands.model import model_from_config
@@ -82,6 +84,14 @@ def test_two_nodes_without_shared_storage_resume_as_one_run(tmp_path):
     (two_nodes, state), (one_node, reference) = _newest(tmp_path / "node0"), _newest(tmp_path / "one_node")
     assert state["progress"] == reference["progress"] and state["progress"]["step"] == 40
     assert all(np.array_equal(two_nodes[k], one_node[k]) for k in one_node)
+    eval_args = ["-c", "configs/quickstart.yaml"]  # node 1 has no best.pdparams: it gets rank 0's
+    results = _launch(tmp_path, "eval", [[*eval_args, "-o", f"Global.output_dir={tmp_path / f'node{r}'}"]
+                                         for r in (0, 1)], script=os.path.join(ROOT, "tools/eval.py"))
+    assert [r[0] for r in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+    two = json.loads((tmp_path / "node0" / "metrics.json").read_text())
+    assert run_tool("tools/eval.py", *eval_args, "-o", f"Global.output_dir={tmp_path / 'node0'}").returncode == 0
+    one = json.loads((tmp_path / "node0" / "metrics.json").read_text())
+    assert two["count"] == one["count"] == 359 and two["top1"] == one["top1"] and two["loss"] == pytest.approx(one["loss"])
 
 
 def test_ranks_that_disagree_stop_before_anything_is_written(tmp_path):
