@@ -197,3 +197,29 @@ def test_a_killed_worker_costs_only_the_steps_since_the_last_checkpoint(tmp_path
     assert res.returncode == 0, res.stderr[-3000:]
     (cut, _), (full, _) = _newest(tmp_path / "cut"), _newest(tmp_path / "full")
     assert all(np.array_equal(cut[k], full[k]) for k in full)
+
+
+def test_a_tree_travels_as_json_and_raw_bytes_and_comes_back_equal():
+    """What broadcast_tree sends, decoded as a receiving rank does (no pickle on the way)."""
+    import json as json_
+
+    from rdrop_paddle.engine.agreement import _decode, _encode
+
+    rng = np.random.RandomState(0)
+    tree = {"weights": {"w": rng.randn(3, 4).astype(np.float32), "h": rng.randn(5).astype(np.float16),
+                        "bf16": rng.randint(0, 65535, (2, 2)).astype(np.uint16), "empty": np.zeros((0, 7))},
+            "state": {"LR_Scheduler": {"last_epoch": 40, "last_lr": 0.003}, "scaler": None,
+                      "progress": {"step": 40, "best_top1": float("nan"), "position": 2560}},
+            "path": "checkpoints/step_0000040", "steps": [1, 2.5, np.int64(7), np.float32(0.5)]}
+    arrays = []
+    header = json_.dumps(_encode(tree, arrays)).encode()
+    blob = b"".join(a.tobytes() for a in arrays)
+    back = _decode(json_.loads(header), memoryview(blob), [0])
+    assert back.keys() == tree.keys() and back["path"] == tree["path"]
+    for key, value in tree["weights"].items():
+        assert back["weights"][key].dtype == value.dtype and np.array_equal(back["weights"][key], value)
+    assert back["state"]["LR_Scheduler"] == tree["state"]["LR_Scheduler"] and back["state"]["scaler"] is None
+    assert np.isnan(back["state"]["progress"]["best_top1"]) and back["state"]["progress"]["step"] == 40
+    assert back["steps"][:2] == [1, 2.5] and back["steps"][2].dtype == np.int64 and back["steps"][3] == 0.5
+    with pytest.raises(TypeError):
+        _encode({"f": open}, [])

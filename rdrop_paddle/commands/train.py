@@ -140,7 +140,7 @@ def _lock_output(cfg: Config):
     return RunLock(g.output_dir) if dist.is_main() else None
 
 
-def _start_state(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
+def _origin(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
     """Rank 0's choice of where to start: the checkpoint ``Global.resume`` names (its
     weights and train state) or, for a new run, the model's weights as they are."""
     if ckpt.remove_stale():
@@ -193,24 +193,24 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
     g = cfg.Global
     log = setup_logger(g.output_dir, dist.is_main())
     ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
-    start = None
+    origin = None
     with agreement.together():
         if dist.is_main():
-            start = _start_state(cfg, ckpt, raw)
-    start = agreement.broadcast_tree(start)  # rank 0's weights and state on every rank
-    if start["state"] is None and not dist.is_main():
-        _set_weights(raw, start["weights"], "rank 0's initial weights")
+            origin = _origin(cfg, ckpt, raw)
+    origin = agreement.broadcast_tree(origin)  # rank 0's weights and state on every rank
+    if origin["state"] is None and not dist.is_main():
+        _set_weights(raw, origin["weights"], "rank 0's initial weights")
     run = build_run(cfg, raw, micro, accum)
     with agreement.together():
         progress = Progress()
-        if start["state"] is not None:
-            progress = restore(run, start["weights"], start["state"], start["path"], cfg, log)
+        if origin["state"] is not None:
+            progress = restore(run, origin["weights"], origin["state"], origin["path"], cfg, log)
         if dist.is_main() and progress.best_step and not ckpt.restore_best(progress.best_step):
             progress.best_top1, progress.best_step = -1.0, 0
         if dist.is_main():
             save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
     train_set, val_set = datasets
-    init_digest = digest(start.pop("weights"))
+    init_digest = digest(origin.pop("weights"))  # of the weights this run starts from
     stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
     batches = iter(Loader(train_set, stream, cfg.Data.num_workers))
     val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
