@@ -210,7 +210,8 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
         if dist.is_main():
             save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
     train_set, val_set = datasets
-    init_digest = digest(origin.pop("weights"))  # of the weights this run starts from
+    init_digest = digest(origin["weights"])  # of the weights this run starts from
+    del origin  # the NumPy copies of weights and optimizer state are not kept while training
     stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
     batches = iter(Loader(train_set, stream, cfg.Data.num_workers))
     val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
