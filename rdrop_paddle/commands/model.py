@@ -25,8 +25,11 @@ def model_from_config(cfg: ModelConfig) -> VisionTransformer:
 def load_weights(model: paddle.nn.Layer, path: str) -> None:
     """Load a ``.pdparams`` (read without running code); every missing, unexpected or
     mis-shaped key is named in one error."""
-    state = load_paddle(path)
-    own = model.state_dict()
+    set_weights(model, load_paddle(path), path)
+
+
+def set_weights(model: paddle.nn.Layer, state: dict, what: str) -> None:
+    """``model.set_state_dict(state)`` once every key fits (an error naming ``what`` otherwise)."""
     check_fits({k: tuple(getattr(v, "shape", ())) for k, v in state.items()},
-               {k: tuple(v.shape) for k, v in own.items()}, path)
+               {k: tuple(v.shape) for k, v in model.state_dict().items()}, what)
     model.set_state_dict(state)

@@ -15,7 +15,7 @@ import os
 
 import paddle
 
-from rdrop_paddle.commands.model import load_weights, model_from_config
+from rdrop_paddle.commands.model import load_weights, model_from_config, set_weights
 from rdrop_paddle.config import Config, load_config, resume_differences, save_config
 from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_datasets, check_input_shape
@@ -29,7 +29,7 @@ from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
 from rdrop_paddle.engine.step import TrainStep, finite_parameters
 from rdrop_paddle.engine.stop import StopSignal
 from rdrop_paddle.errors import TrainingDiverged, UserInputError
-from rdrop_paddle.io import check_fits, digest
+from rdrop_paddle.io import digest
 from rdrop_paddle.losses import RDropCrossEntropy
 from rdrop_paddle.utils.logger import Meter, ScalarWriter, setup_logger
 
@@ -102,18 +102,12 @@ def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -
     if saved_steps != cfg.Global.max_steps:
         log.info(f"notice: Global.max_steps {saved_steps} -> {cfg.Global.max_steps}: the LR schedule "
                  f"is recomputed for the new length")
-    _set_weights(run.raw_model, weights, path)
+    set_weights(run.raw_model, weights, path)
     try:
         run.step.set_state_dict(state)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserInputError(f"cannot resume from {path}: {e}"[:400]) from None
     return progress
-
-
-def _set_weights(raw: paddle.nn.Layer, weights: dict, path: str) -> None:
-    check_fits({k: getattr(v, "shape", ()) for k, v in weights.items()},
-               {k: tuple(v.shape) for k, v in raw.state_dict().items()}, path)
-    raw.set_state_dict(weights)
 
 
 def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> None:
@@ -199,7 +193,7 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
             origin = _origin(cfg, ckpt, raw)
     origin = agreement.broadcast_tree(origin)  # rank 0's weights and state on every rank
     if origin["state"] is None and not dist.is_main():
-        _set_weights(raw, origin["weights"], "rank 0's initial weights")
+        set_weights(raw, origin["weights"], "rank 0's initial weights")
     run = build_run(cfg, raw, micro, accum)
     with agreement.together():
         progress = Progress()
