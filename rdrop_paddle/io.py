@@ -1,12 +1,7 @@
 """Files the package writes and reads: atomic writes, strict JSON, and pickles that cannot run code.
 
-Every pickle the package reads (Paddle's ``.pdparams``/``.pdopt``, the CIFAR-100 split
-files, x2paddle's output, PyTorch zip checkpoints) goes through :func:`load_pickle`, whose
-unpickler builds only NumPy arrays, dtypes and scalars, plain containers and the
-globals a caller adds explicitly (the PyTorch reader adds its own tensor builders).  Any
-other global — ``os.system``, a class with ``__reduce__`` — is refused with
-:class:`~rdrop_paddle.errors.UnsafeFileError` naming the file and the global, before
-anything is called.
+Every pickle the package reads goes through :func:`~rdrop_paddle.pickles.load_pickle`, the
+restricted unpickler (re-exported here).
 
 Readers are bounded: a structure nested deeper than :data:`MAX_DEPTH` or with more than
 :data:`MAX_NODES` entries is refused, and shared references (a pickle can name one list
@@ -17,121 +12,22 @@ into place, so a reader sees the old file or the new one, never half of one.
 """
 from __future__ import annotations
 
-import _compat_pickle
-import codecs
-import collections
 import hashlib
-import io
 import json
 import os
-import pickle
 import uuid
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from rdrop_paddle.errors import UnsafeFileError, UserInputError
+from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.pickles import load_pickle
 
-
-def _encode(text: str, encoding: str = "latin1") -> bytes:
-    """``_codecs.encode`` as pickle protocol 2 uses it for bytes; text codecs only."""
-    if codecs.lookup(encoding).name not in ("iso8859-1", "utf-8", "ascii"):
-        raise pickle.UnpicklingError(f"codec {encoding!r} is not allowed")
-    return codecs.encode(text, encoding)
-
-
-def _bytearray(source: Any = b"", *args: Any) -> bytearray:
-    """``bytearray`` of text or bytes only: ``bytearray(10**12)`` would allocate."""
-    if not isinstance(source, (bytes, str)):
-        raise pickle.UnpicklingError("bytearray only of bytes or text")
-    return bytearray(source, *args)
-
-
-class _NdarrayClass:
-    """What the global ``numpy.ndarray`` unpickles to: accepted only as the first argument of
-    :func:`_reconstruct` (calling it, which would allocate any shape, fails)."""
-
-
-_NUMPY_CORE = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
-
-
-def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
-    """NumPy's pickle entry point, as ``ndarray.__reduce__`` writes it: an empty array that
-    ``__setstate__`` then fills (checking the data against shape and dtype)."""
-    if cls is not _NdarrayClass or tuple(shape) != (0,):
-        raise pickle.UnpicklingError("numpy _reconstruct with other arguments than ndarray.__reduce__'s")
-    return _NUMPY_CORE.multiarray._reconstruct(np.ndarray, (0,), dtype)
-
-
-SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): dict,
-    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): _bytearray, ("builtins", "complex"): complex,
-    ("_codecs", "encode"): _encode,
-    ("numpy", "ndarray"): _NdarrayClass, ("numpy", "dtype"): np.dtype,
-}
-for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # pickles of either numpy
-    SAFE_GLOBALS[_module, "_reconstruct"] = _reconstruct
-    SAFE_GLOBALS[_module, "scalar"] = _NUMPY_CORE.multiarray.scalar
+__all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "sha256", "digest",
+           "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
 
 MAX_DEPTH = 100  # nesting of containers in any file the package reads
 MAX_NODES = 1_000_000  # containers and values walked in one file
-
-
-def _python3_name(module: str, name: str) -> tuple[str, str]:
-    """The Python 3 name of a global a protocol-2 pickle names the Python 2 way."""
-    if (module, name) in _compat_pickle.NAME_MAPPING:
-        return _compat_pickle.NAME_MAPPING[module, name]
-    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, allowed: Mapping[tuple[str, str], Any], persistent_load, **kwargs):
-        super().__init__(file, **kwargs)
-        self._allowed = allowed
-        if persistent_load is not None:
-            self.persistent_load = persistent_load
-
-    def find_class(self, module: str, name: str) -> Any:
-        module, name = _python3_name(module, name)
-        try:
-            return self._allowed[module, name]
-        except KeyError:
-            raise _Forbidden(f"{module}.{name}") from None
-
-
-class _Forbidden(pickle.UnpicklingError):
-    pass
-
-
-def load_pickle(source: str | bytes, what: str | None = None, extra_globals: Mapping | None = None,
-                persistent_load: Callable | None = None, encoding: str = "ASCII") -> Any:
-    """Unpickle ``source`` (a path or the bytes of one) allowing only :data:`SAFE_GLOBALS`
-    (plus ``extra_globals``).  ``what`` names the file in errors."""
-    what = what or (source if isinstance(source, str) else "pickle")
-    allowed = {**SAFE_GLOBALS, **(extra_globals or {})}
-    try:
-        if isinstance(source, str):
-            with open(source, "rb") as fh:
-                return _RestrictedUnpickler(fh, allowed, persistent_load, encoding=encoding).load()
-        return _RestrictedUnpickler(io.BytesIO(source), allowed, persistent_load,
-                                    encoding=encoding).load()
-    except _Forbidden as e:
-        raise UnsafeFileError(f"{what}: refusing to load it: the pickle calls {e}, which is not "
-                              f"a NumPy array or plain container; nothing from it was run") from None
-    except FileNotFoundError:
-        raise UserInputError(f"file not found: {what}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, MemoryError, OSError, RecursionError) as e:
-        raise UserInputError(f"{what}: not a readable file of this kind "
-                             f"({type(e).__name__}: {_short(e)})") from None
-
-
-def _short(e: BaseException, limit: int = 200) -> str:
-    """An exception's message, at most ``limit`` characters (UserInputError makes it one line)."""
-    text = str(e)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class Budget:
@@ -157,9 +53,6 @@ def _unwrap_tensors(obj: Any, what: str) -> Any:
     budget = Budget(what)
 
     def visit(o: Any, depth: int) -> Any:
-        if isinstance(o, np.ndarray) and o.dtype.hasobject:
-            raise UserInputError(f"{what}: holds an array of Python objects ({o.dtype}); not a "
-                                 f"checkpoint")
         if not isinstance(o, (dict, list, tuple)):
             return o
         if id(o) in memo:

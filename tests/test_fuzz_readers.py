@@ -103,7 +103,7 @@ def test_specific_refusals_name_the_problem(tmp_path):
     expect = {
         "shared_dict.pdparams": "shared references",
         "deep_lists.pdparams": "nested more than 100 levels",
-        "object_array.pdparams": "holds an array of Python objects",
+        "object_array.pdparams": "refusing NumPy dtype object: no arrays of Python objects",
         "text_array.npz": "arrays that are not numbers: w (<U3)",
         "deep_dicts.pth": "nested more than 100 levels",
         "view_past_end.pth": "reaches past its storage of 4 elements",
@@ -120,7 +120,7 @@ def test_specific_refusals_name_the_problem(tmp_path):
         "deep.yaml": "nested too deeply",
         "proc_self_mem.yaml": "cannot read config file /proc/self/mem",
         "call_ndarray.pdparams": "not a readable file",
-        "bytearray_size.pdparams": "bytearray only of bytes or text",
+        "bytearray_size.pdparams": "bytearray only of bytes, or of text",
     }
     for name, text in expect.items():
         assert text in out[name]["outcome"], (name, out[name]["outcome"])
