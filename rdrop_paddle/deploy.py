@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from typing import Callable
 
 import numpy as np
@@ -30,7 +32,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
            class_names: list[str], extra: dict | None = None, onnx_opset: int | None = None) -> list[str]:
     """Save ``model`` (eval mode) and ``infer_cfg.json`` into ``out_dir``, and with
-    ``onnx_opset`` also ``model.onnx``; returns the files."""
+    ``onnx_opset`` also ``model.onnx``; returns the files.  They are written into a staging
+    folder inside ``out_dir`` and renamed into place."""
     if onnx_opset is not None:
         from rdrop_paddle.deploy_onnx import check_onnx_export
 
@@ -41,8 +44,23 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
         raise UserInputError("the weights hold NaN or infinity: refusing to export them")
     try:
         os.makedirs(out_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".export-", dir=out_dir)
     except OSError as e:
         raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
+    try:
+        _write_model(model, staging, image_size, in_chans, class_names, extra, onnx_opset)
+        names = sorted(os.listdir(staging))
+        for name in names:  # a rename replaces a planted link instead of writing through it
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    except OSError as e:
+        raise UserInputError(f"cannot write the inference model to {out_dir}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+def _write_model(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
+                 class_names: list[str], extra: dict | None, onnx_opset: int | None) -> None:
     model.eval()
     spec = [paddle.static.InputSpec([None, in_chans, image_size, image_size], "float32", "x")]
     with filtered_output(lambda line: _PIR_OUT_WARNING in line):
@@ -55,7 +73,6 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
         from rdrop_paddle.deploy_onnx import export_onnx
 
         export_onnx(_model_file(out_dir), os.path.join(out_dir, f"{PREFIX}.pdiparams"), onnx_opset)
-    return sorted(os.listdir(out_dir))
 
 
 # Paddle 3's own F.softmax passes ``out=None`` to its C++ op, which then warns while tracing

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import uuid
 from typing import Any, Callable, Mapping
 
@@ -23,8 +24,8 @@ import numpy as np
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.pickles import load_pickle
 
-__all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "sha256", "digest",
-           "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
+__all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "open_regular",
+           "refuse_links", "sha256", "digest", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
 
 MAX_DEPTH = 100  # nesting of containers in any file the package reads
 MAX_NODES = 1_000_000  # containers and values walked in one file
@@ -120,6 +121,31 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def open_regular(path: str, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` for writing into an existing folder: a symbolic link is never followed and
+    only a regular file is opened, so a link, FIFO or device planted at ``path`` is one
+    :class:`UserInputError` and nothing is written through it."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if os.path.islink(path):
+            raise UserInputError(f"{path} is a symbolic link; refusing to write through it (remove it)") from None
+        raise UserInputError(f"cannot write to {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserInputError(f"{path} is not a regular file; refusing to write to it (remove it)")
+    return fd
+
+
+def refuse_links(folder: str, names: tuple[str, ...]) -> None:
+    """Refuse the run if one of the folders the package writes into inside ``folder`` is a
+    symbolic link someone planted: nothing is written through a link it did not create."""
+    for name in names:
+        if os.path.islink(os.path.join(folder, name)):
+            raise UserInputError(f"{os.path.join(folder, name)} is a symbolic link; refusing to write "
+                                 f"through it (remove it, or choose another output folder)")
 
 
 def save_paddle(obj: dict, path: str) -> None:

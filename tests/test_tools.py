@@ -24,7 +24,7 @@ def test_quickstart_train_then_eval(tmp_path):
         assert (out / name).is_file(), name
     log = (out / "train.log").read_text()
     assert "step 8/8" in log and "kl" in log
-    evals = [float(line.split("top1 ")[1].split()[0]) for line in log.splitlines() if "eval step" in line]
+    evals = [float(line.split("top1: ")[1].split(",")[0]) for line in log.splitlines() if "[Eval]" in line]
 
     from visualdl import LogReader
 
@@ -39,7 +39,7 @@ def test_quickstart_train_then_eval(tmp_path):
 
     res = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={out}")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.strip().splitlines()[-1].startswith("top1 ")
+    assert res.stdout.strip().splitlines()[-1].startswith("top1: ")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["count"] == 359  # 20% of the 1797 digits, each counted once
     assert metrics["top1"] == pytest.approx(max(evals), abs=0.01)  # the checkpoint kept is the best

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint: ``python tools/eval.py -c CONFIG [-o Model.pretrained=PATH]``.
 
 Without ``Model.pretrained`` it evaluates ``Global.output_dir/best.pdparams``; the last
-line printed is ``top1 X top5 Y`` and ``Global.output_dir/metrics.json`` is written
+line printed is ``top1: X, top5: Y`` and ``Global.output_dir/metrics.json`` is written
 (strict JSON).  Under ``paddle.distributed.launch`` rank 0 alone reads the weights (other
 nodes need no copy) and the validation set is sharded.  Weights that give non-finite logits are an error, not a result.
 """
@@ -48,7 +48,7 @@ def evaluate_checkpoint(cfg: Config) -> dict:
         os.makedirs(cfg.Global.output_dir, exist_ok=True)
         write_json(metrics, os.path.join(cfg.Global.output_dir, "metrics.json"))
         print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} images) from {path}")
-        print(f"top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f}")
+        print(f"top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}")
     return metrics
 
 

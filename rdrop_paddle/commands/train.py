@@ -29,7 +29,7 @@ from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
 from rdrop_paddle.engine.step import TrainStep, finite_parameters
 from rdrop_paddle.engine.stop import StopSignal
 from rdrop_paddle.errors import TrainingDiverged, UserInputError
-from rdrop_paddle.io import digest
+from rdrop_paddle.io import digest, refuse_links
 from rdrop_paddle.losses import RDropCrossEntropy
 from rdrop_paddle.utils.logger import Meter, ScalarWriter, setup_logger
 
@@ -131,7 +131,10 @@ def _lock_output(cfg: Config):
         os.makedirs(g.output_dir, exist_ok=True)
     except OSError as e:
         raise UserInputError(f"cannot create Global.output_dir {g.output_dir}: {e.strerror or e}") from None
-    return RunLock(g.output_dir) if dist.is_main() else None
+    if not dist.is_main():
+        return None
+    refuse_links(g.output_dir, ("checkpoints", "vdl"))
+    return RunLock(g.output_dir)
 
 
 def _origin(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
@@ -257,7 +260,7 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
                 break
         dist.barrier()
         if not stopping:
-            log.info(f"done: best top1 {progress.best_top1:.2f}")
+            log.info(f"done: best_top1: {progress.best_top1:.2f}")
     finally:
         stop.close()
         batches.close()
@@ -274,8 +277,8 @@ def _record_eval(metrics: dict, step: int, progress: Progress, log, writer) -> b
     new_best = metrics["top1"] > progress.best_top1
     if new_best:
         progress.best_top1, progress.best_step = metrics["top1"], step
-    log.info(f"eval step {step}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} "
-             f"loss {metrics['loss']:.4f} best {progress.best_top1:.2f}")
+    log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
+             f"loss: {metrics['loss']:.5f}, best_top1: {progress.best_top1:.2f}")
     writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss")}, step)
     return new_best
 

@@ -28,7 +28,7 @@ import uuid
 from typing import Callable, Optional
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io import atomic_write, load_paddle, save_paddle, sha256, write_json
+from rdrop_paddle.io import atomic_write, load_paddle, open_regular, save_paddle, sha256, write_json
 
 FILES = ("model.pdparams", "train.pdopt")
 _UNIT = re.compile(r"step_(\d{7,})")
@@ -127,6 +127,8 @@ class CheckpointManager:
             names = os.listdir(folder) if os.path.isdir(folder) else []
             for name in names:
                 path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    continue
                 if name.startswith(_TMP) and os.path.isdir(path):
                     shutil.rmtree(path, ignore_errors=True)
                 elif _ATOMIC_TMP.fullmatch(name) and os.path.isfile(path):
@@ -225,16 +227,14 @@ class CheckpointManager:
 
 
 class RunLock:
-    """An exclusive lock on ``output_dir`` for the life of a training process."""
+    """An exclusive lock on ``output_dir`` for the life of a training process (``.lock`` must
+    be a regular file: a link, FIFO or device there is refused, not written through)."""
 
     def __init__(self, output_dir: str) -> None:
         import fcntl
 
         self.path = os.path.join(output_dir, ".lock")
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise UserInputError(f"cannot write to {output_dir}: {e.strerror or e}") from None
+        self.fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

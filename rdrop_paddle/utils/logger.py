@@ -1,13 +1,38 @@
 """Rank-0 logging: text lines to stdout and ``train.log``, scalars to VisualDL."""
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import sys
 import time
 from typing import Optional
 
+from rdrop_paddle.io import open_regular
+
 LOGGER_NAME = "rdrop_paddle"
+
+
+class LogFile(logging.FileHandler):
+    """``train.log``, appended to without following a planted link (:func:`~rdrop_paddle.io.open_regular`).
+    A write that fails (a full disk) is reported once on stderr; the run goes on logging to
+    stdout, instead of printing a ``--- Logging error ---`` block per line."""
+
+    def _open(self):
+        fd = open_regular(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        return os.fdopen(fd, "a", encoding=self.encoding)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or error
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.removeHandler(self)
+        sys.stderr.write(f"notice: cannot write {self.baseFilename} ({reason}); from here on the log "
+                         f"goes to stdout only\n")
+        try:
+            self.close()
+        except OSError:
+            pass
 
 
 def setup_logger(output_dir: Optional[str], is_main: bool, filename: str = "train.log") -> logging.Logger:
@@ -21,7 +46,7 @@ def setup_logger(output_dir: Optional[str], is_main: bool, filename: str = "trai
     fmt = logging.Formatter("[%(asctime)s] %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if is_main and output_dir:
-        handlers.append(logging.FileHandler(os.path.join(output_dir, filename), encoding="utf-8"))
+        handlers.append(LogFile(os.path.join(output_dir, filename), encoding="utf-8"))
     for h in handlers:
         h.setFormatter(fmt)
         logger.addHandler(h)
@@ -51,7 +76,8 @@ class ScalarWriter:
 class Meter:
     """Means over the steps since the last log line: loss/ce/kl, ``reader_cost`` (seconds a
     step waited for data) and ``batch_cost`` (seconds per step, waiting included), as
-    PaddleClas logs them; images/s and ETA."""
+    PaddleClas logs them; samples/s and ETA.  The line is PaddleClas's ``key: value, ...``
+    form, which Paddle's log parsers read (``--keyword ips: --convergence_key loss:``)."""
 
     def __init__(self, start: int, max_steps: int, batch_size: int) -> None:
         self.start, self.max_steps, self.batch_size = start, max_steps, batch_size
@@ -70,10 +96,11 @@ class Meter:
         m["ips"] = self.batch_size / m["batch_cost"]
         eta = (now - self.t_start) / (step - self.start) * (self.max_steps - step)
         self.last, self.sums, self.t_last = step, [0.0] * 4, now
-        log.info(f"step {step}/{self.max_steps} loss {m['loss']:.4f} ce {m['ce']:.4f} kl {m['kl']:.4f} "
-                 f"lr {lr:.3e} grad_norm {grad_norm:.3f} reader_cost {m['reader_cost']:.4f} s "
-                 f"batch_cost {m['batch_cost']:.4f} s ips {m['ips']:.1f} img/s eta {eta:.0f}s"
-                 + (f" loss_scale {loss_scale:g}" if loss_scale else ""))
+        log.info(f"[Train][step {step}/{self.max_steps}] loss: {m['loss']:.5f}, ce: {m['ce']:.5f}, "
+                 f"kl: {m['kl']:.5f}, lr: {lr:.3e}, grad_norm: {grad_norm:.5f}, "
+                 f"reader_cost: {m['reader_cost']:.5f} s, batch_cost: {m['batch_cost']:.5f} s, "
+                 f"ips: {m['ips']:.1f} samples/s, eta: {datetime.timedelta(seconds=round(eta))}"
+                 + (f", loss_scale: {loss_scale:g}" if loss_scale else ""))
         writer.add({f"train/{k}": m[k] for k in ("loss", "ce", "kl", "ips", "reader_cost", "batch_cost")}
                    | {"train/lr": lr, "train/grad_norm": grad_norm}
                    | ({"train/loss_scale": loss_scale} if loss_scale else {}), step)
