@@ -1,4 +1,5 @@
 """Data on genuine formats, hostile and broken files, the sample stream and the loaders."""
+import io
 import pickle
 import tarfile
 
@@ -38,6 +39,62 @@ def test_cifar100_archive_and_folder_layout(tmp_path):
         assert train.class_names[7] == "c7"
     assert class_names(DataConfig(name="cifar100", root=str(archive)))[:2] == ["c0", "c1"]
     assert np.asarray(train[0][0]).shape == (3, 32, 32)
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, n):
+        self.n = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        k = min(len(buffer), self.n)
+        buffer[:k] = bytes(k)
+        self.n -= k
+        return k
+
+
+def test_cifar100_archives_are_read_once_within_bounds(tmp_path, monkeypatch):
+    """Issue 29.3: an archive that inflates to gigabytes, or holds a million members, was read
+    to its end (three times); now it is one pass, refused at the bound."""
+    import bz2
+
+    from rdrop_paddle.data import cifar100
+
+    bomb = tmp_path / "bomb.tar.bz2"  # 22 KB that unpack to 300 MB of zeros before the splits
+    splits = {name: pickle.dumps(obj, protocol=2) for name, obj in
+              (("train", cifar_split(np.random.RandomState(0), 4)), ("test", cifar_split(np.random.RandomState(1), 2)))}
+    with bz2.open(bomb, "wb", compresslevel=1) as fh, tarfile.open(fileobj=fh, mode="w|") as tar:
+        info = tarfile.TarInfo("cifar-100-python/padding")
+        info.size = 300 << 20
+        tar.addfile(info, io.BufferedReader(_Zeros(info.size)))
+        for name, raw in splits.items():
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(UserInputError, match=f"bomb.tar.bz2: unpacks to more than {256 << 20:,} bytes"):
+        _cifar(bomb)
+    many = tmp_path / "many.tar.gz"
+    with tarfile.open(many, "w:gz") as tar:
+        for i in range(1000):
+            tar.addfile(tarfile.TarInfo(f"cifar-100-python/empty{i}"), io.BytesIO(b""))
+    with pytest.raises(UserInputError, match="many.tar.gz: more than 100 members"):
+        _cifar(many)
+    opened = []
+    real_open = tarfile.open
+    monkeypatch.setattr(tarfile, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    for suffix, mode in (("gz", "w:gz"), ("bz2", "w:bz2"), ("xz", "w:xz")):  # and each compression
+        archive = tmp_path / f"cifar-100-python.tar.{suffix}"
+        with real_open(archive, mode) as tar:
+            for name, raw in splits.items():
+                info = tarfile.TarInfo(f"cifar-100-python/{name}")
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+        opened.clear()
+        train, val = _cifar(archive)
+        assert (len(train), len(val), len(opened)) == (4, 2, 1)
 
 
 def test_cifar100_errors(tmp_path):

@@ -1,7 +1,9 @@
 """The fast subset on Paddle 2.6.2 — what ``pip install paddlepaddle-gpu`` gives from PyPI —
-in a second virtual environment (no torch there): losses against the real paddlenlp file,
-models, I/O, optimizer, checkpoints, a training run with exact resume, the shipped recipe,
-export and Paddle Inference (not ONNX), exact recomputation."""
+in a second virtual environment installed with README's command for it (no torch there):
+losses against the real paddlenlp file, models, I/O, optimizer, checkpoints, a training run
+with exact resume, the shipped recipe, export and Paddle Inference (not ONNX), exact
+recomputation, and ``paddle.distributed.launch``: 2 processes equal to 1, and two nodes that
+train, resume and evaluate as one run."""
 import os
 import subprocess
 import sys
@@ -13,12 +15,13 @@ SUBSET = ["tests/test_io.py", "tests/test_models.py", "tests/test_paddlenlp.py",
           "tests/test_train_step.py", "tests/test_optim.py", "tests/test_checkpoint.py", "tests/test_deploy.py",
           "tests/test_training.py::test_resume_is_exact_when_steps_straddle_epochs_and_workers_change",
           "tests/test_recipe.py::test_recipe_as_shipped_trains_resumes_and_evaluates_with_any_worker_count",
-          "tests/test_recompute.py::test_recompute_gives_identical_weights_with_dropout_on"]
+          "tests/test_recompute.py::test_recompute_gives_identical_weights_with_dropout_on",
+          "tests/test_tools.py::test_two_processes_match_one_without_dropout",
+          "tests/test_multinode.py::test_two_nodes_without_shared_storage_resume_as_one_run"]
 # paddle2onnx 2.x converts Paddle 3 programs only (README, Inference)
 DESELECT = ["tests/test_deploy.py::test_onnx_runtime_predicts_as_paddle_inference",
             "tests/test_deploy.py::test_onnx_without_its_packages_is_one_line_and_writes_nothing"]
-PACKAGES = ["paddlepaddle==2.6.2", "numpy", "scipy", "scikit-learn", "pyyaml", "visualdl>=2.5", "Pillow",
-            "matplotlib", "tqdm", "pytest"]
+INSTALL = "pip install paddlepaddle==2.6.2 && pip install -r requirements.txt"  # README, Install
 
 
 def _venv() -> str:
@@ -28,12 +31,15 @@ def _venv() -> str:
                            text=True) if os.path.exists(python) else None
     if probe is None or probe.returncode or probe.stdout.strip() != "2.6.2":
         subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        res = subprocess.run([python, "-m", "pip", "install", "-q", *PACKAGES], capture_output=True, text=True)
+        command = INSTALL.replace("pip install", f"{python} -m pip install -q") + f" pytest"
+        res = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True)
         assert res.returncode == 0, res.stderr[-3000:]
     return python
 
 
 def test_fast_subset_on_paddle_2_6():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        assert INSTALL in fh.read()  # what is tested here is what README tells users to run
     python = _venv()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "OMP_", "MKL_", "FLAGS_"))}
     res = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUBSET,

@@ -9,7 +9,11 @@ are the official ``vit_src`` ones (:mod:`rdrop_paddle.data.transforms`).
 """
 from __future__ import annotations
 
+import bz2
 import glob
+import gzip
+import io
+import lzma
 import os
 import tarfile
 import zlib
@@ -24,6 +28,8 @@ from rdrop_paddle.io import load_pickle
 ARCHIVE = "cifar-100-python.tar.gz"
 NUM_CLASSES = 100
 MAX_MEMBER = 1 << 30  # bytes of one split file
+MAX_UNPACKED = 256 << 20  # bytes the archive may unpack to (CIFAR-100's: 186 MB)
+MAX_MEMBERS = 100  # members of the archive (CIFAR-100's: 5)
 
 
 def locate(root: str) -> str:
@@ -44,34 +50,82 @@ def locate(root: str) -> str:
     return found[0]
 
 
-def _read_member(root: str, name: str) -> tuple[bytes, str]:
-    """The bytes of ``cifar-100-python/{name}`` and a name for it in messages."""
+class _Bounded(io.RawIOBase):
+    """A decompressing stream that refuses to yield more than ``limit`` bytes: an archive
+    that inflates to gigabytes is refused once the bound is reached, not read to its end."""
+
+    def __init__(self, stream, limit: int, where: str) -> None:
+        self.stream, self.left, self.where = stream, limit, where
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(min(len(buffer), self.left + 1))
+        self.left -= len(data)
+        if self.left < 0:
+            raise UserInputError(f"{self.where}: unpacks to more than {MAX_UNPACKED:,} bytes; CIFAR-100's "
+                                 f"archive unpacks to 186 MB")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _decompressed(fh, where: str):
+    """``fh`` (an open archive) decompressed by its magic bytes: gzip, bz2, xz or plain tar."""
+    magic = fh.read(6)
+    fh.seek(0)
+    for prefix, module in ((b"\x1f\x8b", gzip), (b"BZh", bz2), (b"\xfd7zXZ\x00", lzma)):
+        if magic.startswith(prefix):
+            return _Bounded(module.open(fh), MAX_UNPACKED, where)
+    return _Bounded(fh, MAX_UNPACKED, where)
+
+
+def _read_members(root: str, names: tuple[str, ...]) -> dict[str, tuple[bytes, str]]:
+    """``{name: (bytes, where)}`` of ``cifar-100-python/{name}`` for each of ``names`` found: the
+    archive is read once, as a stream, within :data:`MAX_UNPACKED` bytes and
+    :data:`MAX_MEMBERS` members; only regular files are read."""
     if os.path.isdir(root):
-        for path in (os.path.join(root, name), os.path.join(root, "cifar-100-python", name)):
-            if os.path.isfile(path):
-                with open(path, "rb") as fh:
-                    return fh.read(), path
-        raise UserInputError(f"CIFAR-100 folder {root} has no {name!r} file")
-    member = f"cifar-100-python/{name}"
+        found = {}
+        for name in names:
+            for path in (os.path.join(root, name), os.path.join(root, "cifar-100-python", name)):
+                if os.path.isfile(path):
+                    with open(path, "rb") as fh:
+                        found[name] = (fh.read(MAX_MEMBER + 1), path)
+                    break
+        return found
+    wanted, found = {f"cifar-100-python/{n}": n for n in names}, {}
     try:
-        with tarfile.open(root, "r:*") as tar:
-            info = tar.getmember(member)
-            if not info.isfile():  # a link could point anywhere, or at another link
-                raise UserInputError(f"{root}: member {member} is not a regular file")
-            if info.size > MAX_MEMBER:
-                raise UserInputError(f"{root}: member {member} claims {info.size:,} bytes; CIFAR-100's "
-                                     f"largest is 155 MB")
-            return tar.extractfile(info).read(), f"{root}:{member}"
-    except KeyError:
-        raise UserInputError(f"{root}: archive has no member {member}") from None
-    except (tarfile.TarError, EOFError, zlib.error, OSError, RecursionError) as e:
+        with open(root, "rb") as fh, tarfile.open(fileobj=_decompressed(fh, root), mode="r|") as tar:
+            for count, info in enumerate(tar, 1):
+                if count > MAX_MEMBERS:
+                    raise UserInputError(f"{root}: more than {MAX_MEMBERS} members; CIFAR-100's archive has 5")
+                if info.name not in wanted:
+                    continue
+                if not info.isfile():  # a link could point anywhere, or at another link
+                    raise UserInputError(f"{root}: member {info.name} is not a regular file")
+                if info.size > MAX_MEMBER:
+                    raise UserInputError(f"{root}: member {info.name} claims {info.size:,} bytes; CIFAR-100's "
+                                         f"largest is 155 MB")
+                found[wanted[info.name]] = (tar.extractfile(info).read(), f"{root}:{info.name}")
+                if len(found) == len(wanted):
+                    break
+    except (tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError, RecursionError) as e:
         raise UserInputError(f"{root}: not a readable tar archive, or truncated "
                              f"({type(e).__name__}: {e})") from None
+    return found
 
 
-def read_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 [N, 32, 32, 3], fine labels int64 [N])`` of ``train`` or ``test``."""
-    raw, where = _read_member(root, split)
+def _member(found: dict, root: str, name: str) -> tuple[bytes, str]:
+    if name not in found:
+        what = "folder" if os.path.isdir(root) else "archive"
+        raise UserInputError(f"CIFAR-100 {what} {root} has no member cifar-100-python/{name}")
+    return found[name]
+
+
+def read_split(root: str, split: str, found: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 [N, 32, 32, 3], fine labels int64 [N])`` of ``train`` or ``test``
+    (``found``: what :func:`_read_members` already read)."""
+    raw, where = _member(found if found is not None else _read_members(root, (split,)), root, split)
     entry = load_pickle(raw, what=where, encoding="bytes")
     if not isinstance(entry, dict) or b"data" not in entry or b"fine_labels" not in entry:
         raise UserInputError(f"{where}: not a CIFAR-100 split (no b'data' and b'fine_labels')")
@@ -91,12 +145,12 @@ def read_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), labels
 
 
-def class_names(root: str) -> list[str]:
+def class_names(root: str, found: dict | None = None) -> list[str]:
     """``fine_label_names`` from the ``meta`` file (class indices as text if it is absent)."""
-    try:
-        raw, where = _read_member(root, "meta")
-    except UserInputError:
+    found = found if found is not None else _read_members(root, ("meta",))
+    if "meta" not in found:
         return [str(i) for i in range(NUM_CLASSES)]
+    raw, where = found["meta"]
     meta = load_pickle(raw, what=where, encoding="bytes")
     names = meta.get(b"fine_label_names", []) if isinstance(meta, dict) else []
     if not isinstance(names, list) or len(names) != NUM_CLASSES \
@@ -108,7 +162,8 @@ def class_names(root: str) -> list[str]:
 def build_cifar100(root: str, image_size: int) -> tuple[ImageDataset, ImageDataset]:
     """Train (RandomResizedCrop, scale 0.05-1) and test (Resize) splits of the archive at ``root``."""
     root = locate(root)
-    names = class_names(root)
-    train = ImageDataset(*read_split(root, "train"), TrainTransform(image_size), names)
-    val = ImageDataset(*read_split(root, "test"), EvalTransform(image_size), names)
+    found = _read_members(root, ("train", "test", "meta"))  # one pass over the archive
+    names = class_names(root, found)
+    train = ImageDataset(*read_split(root, "train", found), TrainTransform(image_size), names)
+    val = ImageDataset(*read_split(root, "test", found), EvalTransform(image_size), names)
     return train, val
