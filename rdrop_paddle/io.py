@@ -25,7 +25,7 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.pickles import load_pickle
 
 __all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "open_regular",
-           "refuse_links", "sha256", "digest", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
+           "refuse_links", "sha256", "digest", "as_weights", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
 
 MAX_DEPTH = 100  # nesting of containers in any file the package reads
 MAX_NODES = 1_000_000  # containers and values walked in one file
@@ -182,6 +182,26 @@ def digest(arrays: Mapping[str, np.ndarray]) -> str:
         h.update(f"{name}:{a.dtype}:{a.shape};".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:16]
+
+
+def as_weights(state: Mapping[str, Any], dtypes: Mapping[str, Any], what: str) -> tuple[dict, str]:
+    """``state`` with each array in ``dtypes[key]`` (the model's dtype), and what was cast (or "").
+
+    The one rule of every reader of weights: floating-point arrays of another precision (a
+    float16 or float64 file) are cast; integer, bool, complex, text, date and void arrays are
+    one :class:`UserInputError` naming the key."""
+    out, cast = dict(state), {}
+    for key, value in state.items():
+        if key not in dtypes or not isinstance(value, np.ndarray):
+            continue
+        if value.dtype.kind != "f":
+            raise UserInputError(f"{what}: {key} holds {value.dtype} values, not floating-point weights")
+        target = np.dtype(dtypes[key])
+        if value.dtype != target:
+            out[key] = value.astype(target)
+            cast.setdefault(f"{value.dtype} to {target}", []).append(key)
+    notice = "; ".join(f"{len(keys)} arrays cast from {how} (e.g. {keys[0]})" for how, keys in cast.items())
+    return out, (f"{what}: {notice}" if notice else "")
 
 
 def check_fits(shapes: Mapping[str, tuple], target: Mapping[str, tuple], what: str) -> None:

@@ -166,6 +166,15 @@ class Program:
         return bytes(raw)
 
 
+CRASHING_PICKLES = [
+    # numpy.ndarray.__setstate__((1, (4,), dtype('O'), False, [None])): segfaults numpy 2
+    b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K\x04\x85cnumpy\n"
+    b"dtype\nX\x02\x00\x00\x00O8\x89\x88\x87R(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb\x89]Natb.",
+    # numpy.dtype('f4') + BUILD 'V8': SystemError
+    b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00f4\x89\x88\x87RX\x02\x00\x00\x00V8b.",
+]
+
+
 def _cases(seeds: range) -> str:
     """Every case must load or raise UserInputError: anything else, one line each."""
     lines = []
@@ -251,13 +260,7 @@ def test_genuine_numpy_pickles_load_as_pickle_loads_them(protocol):
         np.testing.assert_array_equal(out[key], value, err_msg=key)
 
 
-@pytest.mark.parametrize("raw", [
-    # numpy.ndarray.__setstate__((1, (4,), dtype('O'), False, [None])): segfaults numpy 2
-    b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K\x04\x85cnumpy\n"
-    b"dtype\nX\x02\x00\x00\x00O8\x89\x88\x87R(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb\x89]Natb.",
-    # numpy.dtype('f4') + BUILD 'V8': SystemError
-    b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00f4\x89\x88\x87RX\x02\x00\x00\x00V8b.",
-], ids=["object_array_short_list", "dtype_state_text"])
+@pytest.mark.parametrize("raw", CRASHING_PICKLES, ids=["object_array_short_list", "dtype_state_text"])
 def test_issue_29_pickles_are_one_error(raw):
     def load() -> str:
         try:

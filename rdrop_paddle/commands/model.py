@@ -5,7 +5,7 @@ import paddle
 
 from rdrop_paddle.config import ModelConfig
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io import check_fits, load_paddle
+from rdrop_paddle.io import as_weights, check_fits, load_paddle
 from rdrop_paddle.models import VisionTransformer, build_model
 
 
@@ -28,8 +28,17 @@ def load_weights(model: paddle.nn.Layer, path: str) -> None:
     set_weights(model, load_paddle(path), path)
 
 
-def set_weights(model: paddle.nn.Layer, state: dict, what: str) -> None:
-    """``model.set_state_dict(state)`` once every key fits (an error naming ``what`` otherwise)."""
+def set_weights(model: paddle.nn.Layer, state: dict, what: str, notice=print) -> None:
+    """``model.set_state_dict(state)`` once every key fits (an error naming ``what`` otherwise);
+    weights of another floating-point precision are cast to the model's, with a notice."""
+    own = model.state_dict()
     check_fits({k: tuple(getattr(v, "shape", ())) for k, v in state.items()},
-               {k: tuple(v.shape) for k, v in model.state_dict().items()}, what)
+               {k: tuple(v.shape) for k, v in own.items()}, what)
+    state, message = as_weights(state, {k: _numpy_dtype(v) for k, v in own.items()}, what)
+    if message:
+        notice(f"notice: {message}")
     model.set_state_dict(state)
+
+
+def _numpy_dtype(tensor: paddle.Tensor):
+    return {paddle.float32: "float32", paddle.float64: "float64", paddle.float16: "float16"}.get(tensor.dtype, "float32")

@@ -21,13 +21,14 @@ from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_datasets, check_input_shape
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
-from rdrop_paddle.engine import agreement, checkpoint
+from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate
 from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
 from rdrop_paddle.engine.step import TrainStep, finite_parameters
 from rdrop_paddle.engine.stop import StopSignal
+from rdrop_paddle.engine.train_state import check_checkpoint
 from rdrop_paddle.errors import TrainingDiverged, UserInputError
 from rdrop_paddle.io import digest, refuse_links
 from rdrop_paddle.losses import RDropCrossEntropy
@@ -102,7 +103,7 @@ def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -
     if saved_steps != cfg.Global.max_steps:
         log.info(f"notice: Global.max_steps {saved_steps} -> {cfg.Global.max_steps}: the LR schedule "
                  f"is recomputed for the new length")
-    set_weights(run.raw_model, weights, path)
+    set_weights(run.raw_model, weights, path, notice=log.info)
     try:
         run.step.set_state_dict(state)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -142,9 +143,10 @@ def _origin(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
     weights and train state) or, for a new run, the model's weights as they are."""
     if ckpt.remove_stale():
         ckpt.notice("notice: removed the temporary files of a save that was interrupted")
-    path = ckpt.resume_path(cfg.Global.resume)
-    if path:
-        weights, state = checkpoint.read(path)
+    shapes = {k: tuple(v.shape) for k, v in raw.state_dict().items()}
+    found = ckpt.resume_from(cfg.Global.resume, lambda *c: check_checkpoint(*c, shapes))
+    if found:
+        path, weights, state = found
         return {"path": path, "weights": weights, "state": state}
     return {"path": "", "weights": {k: v.numpy() for k, v in raw.state_dict().items()}, "state": None}
 

@@ -9,6 +9,7 @@ from rdrop_paddle.convert.convert import convert_state_dict
 from rdrop_paddle.convert.formats import FORMATS, detect_format, to_canonical
 from rdrop_paddle.convert.readers import load_checkpoint
 from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import as_weights
 
 __all__ = ["FORMATS", "convert_checkpoint", "convert_state_dict", "detect_format",
            "load_checkpoint", "save_state", "target_shapes", "to_canonical"]
@@ -44,7 +45,8 @@ def convert_checkpoint(src: str, fmt: str, model: str, num_classes: int,
                        image_size: int | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Read ``src`` and convert it for ``build_model(model, num_classes, image_size)``."""
     target = target_shapes(model, num_classes, image_size)
-    source = load_checkpoint(src)
+    source = load_checkpoint(src)  # float32 weights; integer buffers (HF's position_ids) as they are
+    source, cast = as_weights(source, {k: np.float32 for k, v in source.items() if v.dtype.kind == "f"}, src)
     if fmt == "x2paddle":
         from rdrop_paddle.convert.x2paddle_route import x2paddle_state_dict
 
@@ -53,7 +55,8 @@ def convert_checkpoint(src: str, fmt: str, model: str, num_classes: int,
         fmt = detect_format(source, src)
     if fmt not in FORMATS:
         raise UserInputError(f"unknown format {fmt!r}; valid: auto, {', '.join(FORMATS)}, x2paddle")
-    return convert_state_dict(source, fmt, target)
+    state, notices = convert_state_dict(source, fmt, target)  # refuses non-float arrays it maps
+    return state, ([cast] if cast else []) + notices
 
 
 def save_state(state: dict[str, np.ndarray], out: str) -> None:

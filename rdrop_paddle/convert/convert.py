@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from rdrop_paddle.convert.formats import to_canonical
-from rdrop_paddle.io import check_fits
+from rdrop_paddle.io import as_weights, check_fits
 from rdrop_paddle.models.vit import interpolate_pos_embed
 
 _LINEAR = re.compile(r"(blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)|head)\.weight")
@@ -60,4 +60,4 @@ def convert_state_dict(source: dict[str, np.ndarray], fmt: str,
     state = canonical_to_paddle(to_canonical(source, fmt))
     state, notices = adapt_to_target(state, target)
     check_fits({k: v.shape for k, v in state.items()}, target, "checkpoint")
-    return {k: v.astype(np.float32) for k, v in state.items()}, notices
+    return as_weights(state, dict.fromkeys(state, np.float32), "checkpoint")[0], notices

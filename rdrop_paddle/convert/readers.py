@@ -204,7 +204,7 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def load_checkpoint(path: str) -> dict[str, np.ndarray]:
-    """Read a checkpoint file into ``{key: float32 array}``."""
+    """Read a checkpoint file into ``{key: array}`` of numbers, in the file's dtypes."""
     if not os.path.isfile(path):
         raise UserInputError(f"checkpoint not found: {path}")
     ext = os.path.splitext(path)[1].lower()
@@ -225,4 +225,4 @@ def load_checkpoint(path: str) -> dict[str, np.ndarray]:
     bad = [f"{k} ({v.dtype})" for k, v in state.items() if v.dtype.kind not in "biuf"]
     if bad:
         raise UserInputError(f"{path}: arrays that are not numbers: {', '.join(bad[:5])}")
-    return {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
+    return state

@@ -40,26 +40,64 @@ class Damaged(Exception):
     """A checkpoint folder that is not complete; the message says why."""
 
 
+MAX_MANIFEST = 1 << 16  # bytes; a manifest is a few hundred
+
+
+def manifest(path: str) -> dict:
+    """The manifest of checkpoint folder ``path``, its structure checked (:class:`Damaged`)."""
+    try:
+        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
+            text = fh.read(MAX_MANIFEST + 1)
+        if len(text) > MAX_MANIFEST:
+            raise ValueError(f"more than {MAX_MANIFEST} bytes")
+        found = json.loads(text)
+        files = found["files"]
+        if not all(_is_count(found[k]) for k in ("step", "best_step")) or not all(
+                _is_count(files[n]["bytes"]) and isinstance(files[n]["sha256"], str) for n in FILES):
+            raise ValueError("step, best_step or a file entry is not what this package writes")
+        return found
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise Damaged(f"manifest.json: {type(e).__name__}: {e}"[:300]) from None
+
+
+def _is_count(v) -> bool:
+    return type(v) is int and 0 <= v < 1 << 62
+
+
 def verify(path: str) -> dict:
     """The manifest of the checkpoint folder ``path``; raises :class:`Damaged` if a file is
     missing or differs from it."""
+    found = manifest(path)
     try:
-        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
-            manifest = json.load(fh)
-        files = manifest["files"]
         for name in FILES:
             file = os.path.join(path, name)
-            if os.path.getsize(file) != files[name]["bytes"] or sha256(file) != files[name]["sha256"]:
+            expected = found["files"][name]
+            if os.path.getsize(file) != expected["bytes"] or sha256(file) != expected["sha256"]:
                 raise Damaged(f"{name} differs from its manifest")
-        return manifest
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        return found
+    except OSError as e:
         raise Damaged(f"{type(e).__name__}: {e}") from None
 
 
 def read(path: str) -> tuple[dict, dict]:
     """``(weights, train state)`` of a checkpoint folder, as NumPy arrays (read without running
-    code; :func:`verify` it first, as :meth:`CheckpointManager.resume_path` does)."""
+    code; :func:`verify` it first, as :meth:`CheckpointManager.resume_from` does)."""
     return load_paddle(os.path.join(path, "model.pdparams")), load_paddle(os.path.join(path, "train.pdopt"))
+
+
+def _load(path: str, check: Callable[[str, dict, dict], None]) -> tuple[str, dict, dict]:
+    """Verify, read and ``check`` checkpoint ``path``: any failure is :class:`Damaged`."""
+    verify(path)
+    try:
+        weights, state = read(path)
+        check(path, weights, state)
+    except ValueError as e:  # a refused pickle, or a state check (UserInputError is one)
+        raise Damaged(str(e)[:300]) from None
+    return path, weights, state
+
+
+def _no_check(path: str, weights: dict, state: dict) -> None:
+    pass
 
 
 class CheckpointManager:
@@ -114,9 +152,8 @@ class CheckpointManager:
 
     def _best_step_of(self, step: int) -> int:
         try:
-            with open(os.path.join(self.path(step), "manifest.json"), encoding="utf-8") as fh:
-                return int(json.load(fh).get("best_step", 0))
-        except (OSError, ValueError, TypeError, AttributeError):
+            return manifest(self.path(step))["best_step"]
+        except Damaged:
             return 0
 
     def remove_stale(self) -> list[str]:
@@ -173,19 +210,18 @@ class CheckpointManager:
         try:
             if os.path.samefile(self.best_path, source):
                 return True
-            with open(os.path.join(self.path(step), "manifest.json"), encoding="utf-8") as fh:
-                expected = json.load(fh)["files"]["model.pdparams"]["sha256"]
+            expected = manifest(self.path(step))["files"]["model.pdparams"]["sha256"]
             return sha256(self.best_path) == expected
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, Damaged):
             return False
 
-    def newest_complete(self) -> Optional[str]:
-        """The newest checkpoint that verifies; newer damaged ones are set aside with a notice."""
+    def newest_complete(self, check: Callable = _no_check) -> Optional[tuple[str, dict, dict]]:
+        """``(path, weights, state)`` of the newest checkpoint that verifies, reads and passes
+        ``check``; newer damaged ones are set aside with a notice."""
         steps = self.steps()
         for step in reversed(steps):
             try:
-                verify(self.path(step))
-                return self.path(step)
+                return _load(self.path(step), check)
             except Damaged as e:
                 if not self.writable:
                     continue
@@ -201,11 +237,13 @@ class CheckpointManager:
     def has_run(self) -> bool:
         return bool(self.steps()) or os.path.exists(self.best_path)
 
-    def resume_path(self, resume: str) -> Optional[str]:
-        """The verified checkpoint to resume from: ``auto`` = the newest complete one here (None
-        if this folder holds no run), a path = that checkpoint folder; "" = none."""
+    def resume_from(self, resume: str, check: Callable = _no_check) -> Optional[tuple[str, dict, dict]]:
+        """``(path, weights, train state)`` to resume from, verified, read and passed by
+        ``check(path, weights, state)`` (which raises ``ValueError`` for a state it refuses):
+        ``auto`` = the newest such checkpoint here (None if this folder holds no run; damaged
+        ones are set aside), a path = that checkpoint folder; "" = none."""
         if resume == "auto":
-            found = self.newest_complete()
+            found = self.newest_complete(check)
             if found is None and self.has_run():
                 raise UserInputError(f"{self.output_dir} holds {self.best_path} but no checkpoint to "
                                      f"resume from; choose another Global.output_dir")
@@ -216,14 +254,18 @@ class CheckpointManager:
                 raise UserInputError(f"Global.resume: {resume} is not a checkpoint folder "
                                      f"(expected .../checkpoints/step_NNNNNNN)")
             try:
-                verify(path)
+                return _load(path, check)
             except Damaged as e:
                 raise UserInputError(f"checkpoint {path} is damaged ({e})") from None
-            return path
         if self.has_run():
             raise UserInputError(f"{self.output_dir} already holds a run; continue it with "
                                  f"-o Global.resume=auto, or choose another Global.output_dir")
         return None
+
+    def resume_path(self, resume: str) -> Optional[str]:
+        """The path :meth:`resume_from` would resume from."""
+        found = self.resume_from(resume)
+        return found[0] if found else None
 
 
 class RunLock:
