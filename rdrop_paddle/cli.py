@@ -9,6 +9,8 @@ a run that cannot go on (divergence, a failing data loader, a failed rank) exits
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -41,9 +43,36 @@ def run_safely(task: Callable[[], object]) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _stop_at_once(signum: int, frame) -> None:
+    """SIGINT/SIGTERM outside the training loop (start-up, importing Paddle, setting up,
+    evaluating, exporting): one line and exit 128 + signal.  Nothing half-written can stay
+    behind: every file is renamed into place whole (the loop saves at a step boundary instead,
+    :class:`~rdrop_paddle.engine.stop.StopSignal`)."""
+    os.write(2, f"stopped by {signal.Signals(signum).name}\n".encode())
+    os._exit(128 + signum)
+
+
+def _stop_signals() -> None:
+    """Ours, not Python's ``KeyboardInterrupt`` nor the handler Paddle's C++ core installs on
+    import (its "Termination signal" block)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_at_once)
+
+
 def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of every tool: parse (without importing paddle), configure the process,
     run, exit."""
+    _stop_signals()
+    try:
+        _main(command, argv)
+    except BrokenPipeError:  # tool | head
+        from rdrop_paddle.utils.capture import silence_stdout
+
+        silence_stdout()
+        sys.exit(141)  # as a shell reports a command stopped by SIGPIPE
+
+
+def _main(command: str, argv: Optional[Sequence[str]]) -> None:
     from rdrop_paddle.commands import arguments
 
     parser = getattr(arguments, COMMANDS[command][1])()
@@ -65,7 +94,10 @@ def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(COMMANDS[command][0])
-    sys.exit(run_safely(lambda: module.run(args)))
+    _stop_signals()  # again: importing Paddle installed its own
+    status = run_safely(lambda: module.run(args))
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handler
+    sys.exit(status)
 
 
 def _entry(command: str) -> Callable[[], None]:

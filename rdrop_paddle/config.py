@@ -41,7 +41,14 @@ _Yaml12Loader.add_implicit_resolver(
 
 
 def _yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Yaml12Loader)
+    """YAML 1.2 values; a value its constructor cannot build (``2001-13-45``, ``!!float abc``,
+    a 5000-digit integer) or nesting deeper than Python recurses is a ``YAMLError``."""
+    try:
+        return yaml.load(text, Loader=_Yaml12Loader)
+    except (ValueError, OverflowError, TypeError) as e:
+        raise yaml.YAMLError(f"{type(e).__name__}: {str(e)[:120]}") from None
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
 
 
 _REPR = reprlib.Repr()  # a value in a message: bounded, however deep or shared the YAML is
@@ -185,7 +192,7 @@ def parse_override(text: str) -> tuple[str, str, str]:
     name, sep, raw = text.partition("=")
     section, dot, key = name.strip().partition(".")
     if not sep or not dot or not section or not key or "." in key:
-        raise UserInputError(f"malformed override {text!r}: expected Section.key=value")
+        raise UserInputError(f"malformed override {_REPR.repr(text)}: expected Section.key=value")
     return section, key, raw
 
 
@@ -197,9 +204,9 @@ def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) ->
     try:
         value = _yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise UserInputError(f"override {text!r}: value is not valid YAML ({e})") from None
+        raise UserInputError(f"override {_REPR.repr(text)}: value is not valid YAML ({e})") from None
     if isinstance(value, (dict, list)):
-        raise UserInputError(f"override {text!r}: value must be a scalar")
+        raise UserInputError(f"override {_REPR.repr(text)}: value must be a scalar")
     return value
 
 
@@ -247,6 +254,7 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
 
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; the head stays a few hundred MB at most
 MAX_IMAGE_SIZE = 4096  # pixels a side: 65,536 patches of 16 px
+MAX_STOP_TIMEOUT = 86_400  # seconds: a day (Python's timers overflow near 1e10)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -280,8 +288,15 @@ def validate(cfg: Config) -> None:
                         "Optimizer.grad_clip": o.grad_clip}.items():
         _check(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
     _check(math.isfinite(o.lr) and o.lr > 0, f"Optimizer.lr must be a finite number > 0, got {o.lr}")
-    _check(math.isfinite(g.stop_timeout) and g.stop_timeout > 0,
-           f"Global.stop_timeout must be a finite number of seconds > 0, got {g.stop_timeout}")
+    _check(math.isfinite(g.stop_timeout) and 0 < g.stop_timeout <= MAX_STOP_TIMEOUT,
+           f"Global.stop_timeout must be a number of seconds in (0, {MAX_STOP_TIMEOUT:,}], got {g.stop_timeout}")
+    for section, key in sorted(PATH_KEYS):
+        path = getattr(getattr(cfg, section), key)
+        _check("\0" not in path, f"{section}.{key} holds a NUL character; not a path")
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserInputError(f"{section}.{key} {path!r:.80} is not valid UTF-8 text; not a path") from None
     _check(0.0 < d.val_fraction < 1.0, f"Data.val_fraction must be in (0, 1), got {d.val_fraction}")
     _check(bool(g.output_dir.strip()), "Global.output_dir must not be empty")
     _check(not os.path.isfile(g.output_dir), f"Global.output_dir {g.output_dir} is a file, not a folder")

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -152,10 +153,14 @@ def list_images(paths: list[str]) -> list[str]:
 def read_image(path: str, in_chans: int) -> Image.Image:
     """The image at ``path`` with ``in_chans`` channels (palette expanded, alpha dropped)."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            image = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
+        with warnings.catch_warnings():  # Pillow's notes (corrupt EXIF & co.) are not the user's;
+            warnings.simplefilter("ignore")  # a bomb past its warning size is refused
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                image = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            ValueError) as e:
         raise UserInputError(f"{path}: not an image this tool can read ({e})") from None
     bands = [b for b in image.getbands() if b != "A"]
     if len(bands) != in_chans:
@@ -184,7 +189,13 @@ def paddle_inference_session(model_dir: str, device: str = "cpu") -> Callable[[n
         handle = predictor.get_input_handle(predictor.get_input_names()[0])
         handle.reshape(list(batch.shape))
         handle.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
-        predictor.run()
+        try:
+            predictor.run()
+        except (ValueError, RuntimeError) as e:  # Paddle's shape checks, as one of these
+            reason = next((line.strip() for line in str(e).splitlines() if "Error" in line), str(e))
+            raise UserInputError(f"{model_dir}: the exported model cannot run on {list(batch.shape[1:])} "
+                                 f"(C, H, W) inputs, the size its infer_cfg.json gives; re-export it "
+                                 f"({reason[:200]})") from None
         return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
 
     return run

@@ -25,7 +25,7 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.pickles import load_pickle
 
 __all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "open_regular",
-           "refuse_links", "sha256", "digest", "as_weights", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
+           "make_folder", "refuse_links", "sha256", "digest", "as_weights", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
 
 MAX_DEPTH = 100  # nesting of containers in any file the package reads
 MAX_NODES = 1_000_000  # containers and values walked in one file
@@ -137,6 +137,22 @@ def open_regular(path: str, flags: int, mode: int = 0o644) -> int:
         os.close(fd)
         raise UserInputError(f"{path} is not a regular file; refusing to write to it (remove it)")
     return fd
+
+
+def make_folder(path: str, what: str, create: bool = True) -> None:
+    """``os.makedirs(path)`` (with ``create=False`` only the check, nothing created): a file in
+    the way, at ``path`` or above it, or a folder that cannot be created is one
+    :class:`UserInputError` naming ``what``."""
+    above = os.path.abspath(path)
+    while not os.path.exists(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise UserInputError(f"cannot create {what} {path}: {above} is a file, not a folder")
+    try:
+        if create:
+            os.makedirs(path, exist_ok=True)
+    except (OSError, ValueError) as e:
+        raise UserInputError(f"cannot create {what} {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def refuse_links(folder: str, names: tuple[str, ...]) -> None:

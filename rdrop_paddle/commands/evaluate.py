@@ -18,7 +18,7 @@ from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate
 from rdrop_paddle.errors import TrainingDiverged
-from rdrop_paddle.io import write_json
+from rdrop_paddle.io import make_folder, write_json
 
 
 def evaluate_checkpoint(cfg: Config) -> dict:
@@ -30,6 +30,7 @@ def evaluate_checkpoint(cfg: Config) -> dict:
     with agreement.together():  # rank 0 alone reads the weights; a failing rank stops all
         model = model_from_config(cfg.Model)
         if dist.is_main():
+            make_folder(cfg.Global.output_dir, "Global.output_dir", create=False)  # before evaluating
             load_weights(model, path)
             if dist.world_size() > 1:
                 weights = {k: v.numpy() for k, v in model.state_dict().items()}
@@ -45,7 +46,7 @@ def evaluate_checkpoint(cfg: Config) -> dict:
                                f"its weights are not usable; nothing was written")
     metrics["checkpoint"] = path
     if dist.is_main():
-        os.makedirs(cfg.Global.output_dir, exist_ok=True)
+        make_folder(cfg.Global.output_dir, "Global.output_dir")
         write_json(metrics, os.path.join(cfg.Global.output_dir, "metrics.json"))
         print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} images) from {path}")
         print(f"top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}")

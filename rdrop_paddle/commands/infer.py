@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io import write_json
+from rdrop_paddle.io import make_folder, write_json
 
 
 def run(args) -> None:
@@ -18,10 +18,11 @@ def run(args) -> None:
 
     if args.topk < 1 or args.batch_size < 1:
         raise UserInputError("--topk and --batch-size must be at least 1")
+    make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
     paths = list_images(args.images)
     predictor = Predictor(args.model_dir, args.device, args.backend)
     results = predictor.predict(paths, args.topk, args.batch_size)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
     write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
     print(f"| image | {' | '.join(f'top-{k + 1}' for k in range(min(args.topk, len(results[0]['topk']))))} |")
     print("| --- |" + " --- |" * min(args.topk, len(results[0]["topk"])))

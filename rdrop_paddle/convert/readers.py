@@ -53,9 +53,13 @@ def _check_zip(zf: zipfile.ZipFile, path: str) -> None:
                              f"{_byte_budget(path):,} for a {os.path.getsize(path):,}-byte file")
 
 
+MAX_DIM = 1 << 48  # one size, stride or offset: far past any tensor, far below overflow
+
+
 def _ints(value, what: str) -> list[int]:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and v >= 0 for v in value):
-        raise ValueError(f"{what} must be non-negative integers, got {value!r}"[:200])
+    if not isinstance(value, (list, tuple)) or len(value) > 32 \
+            or not all(type(v) is int and 0 <= v < MAX_DIM for v in value):
+        raise ValueError(f"{what} must be up to 32 integers in [0, 2**48), got {value!r:.100}")
     return list(value)
 
 
@@ -71,7 +75,7 @@ def _tensor_builder(budget: list[int]):
     its storage (no element outside it) and copied; ``budget`` bounds the bytes copied."""
 
     def rebuild(storage, offset, size, stride, *unused):
-        if not isinstance(storage, np.ndarray) or not isinstance(offset, int) or offset < 0:
+        if not isinstance(storage, np.ndarray) or type(offset) is not int or not 0 <= offset < MAX_DIM:
             raise ValueError("tensor without a storage and offset")
         size, stride = _ints(size, "tensor size"), _ints(stride, "tensor stride")
         if len(size) != len(stride):
@@ -118,11 +122,12 @@ def read_torch_zip(path: str) -> object:
             extra.update({("torch", name): _TorchStorageType(dtype) for name, dtype in _TORCH_DTYPES.items()})
             return load_pickle(zf.read(pickles[0]), what=path, extra_globals=extra,
                                persistent_load=persistent_load)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as e:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as e:
         raise UserInputError(f"{path}: damaged zip archive ({type(e).__name__}: {e})") from None
 
 
 _MAX_HEADER = 100 << 20  # safetensors limits its JSON header to 100 MB too
+MAX_TENSORS = 100_000  # tensors in one file (ViT-L/16 has about 300)
 
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
@@ -136,9 +141,13 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
         (length,) = struct.unpack("<Q", raw[:8])
         if length > min(_MAX_HEADER, len(raw) - 8):
             raise ValueError(f"header length {length} does not fit the file")
+        if raw.count(b'"data_offsets"', 8, 8 + length) > MAX_TENSORS:  # before parsing it
+            raise ValueError(f"the header lists more than {MAX_TENSORS:,} tensors")
         header = json.loads(raw[8:8 + length])
         if not isinstance(header, dict):
             raise ValueError(f"the header is a JSON {type(header).__name__}, not an object")
+        if len(header) > MAX_TENSORS:
+            raise ValueError(f"the header lists {len(header):,} tensors, more than {MAX_TENSORS:,}")
         data, out, ranges = memoryview(raw)[8 + length:], {}, []
         for name, info in header.items():
             if name == "__metadata__":
@@ -194,13 +203,17 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as zf:
             _check_zip(zf, path)
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            other = [n for n in zf.namelist() if not n.endswith(".npy")]
+        if not other:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
     except ValueError as e:
         what = "refusing an .npz that needs pickle" if "allow_pickle" in str(e) else "not a readable .npz file"
         raise UserInputError(f"{path}: {what} ({e})"[:400]) from None
-    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, MemoryError, NotImplementedError) as e:
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, MemoryError, NotImplementedError,
+            RuntimeError) as e:  # RuntimeError: an encrypted member
         raise UserInputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})"[:400]) from None
+    raise UserInputError(f"{path}: member {other[0]!r:.80} is not a .npy array; not an .npz of weights")
 
 
 def load_checkpoint(path: str) -> dict[str, np.ndarray]:

@@ -38,3 +38,11 @@ def filtered_output(drop: Callable[[str], bool]) -> Iterator[None]:
             tmp.close()
             stream.writelines(line for line in lines if failed or not drop(line))
             stream.flush()
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at ``/dev/null``: its reader is gone (``tool | head``), so
+    nothing more is written there and Python's exit flush raises no ``BrokenPipeError``."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -9,6 +9,7 @@ import time
 from typing import Optional
 
 from rdrop_paddle.io import open_regular
+from rdrop_paddle.utils.capture import silence_stdout
 
 LOGGER_NAME = "rdrop_paddle"
 
@@ -44,13 +45,24 @@ def setup_logger(output_dir: Optional[str], is_main: bool, filename: str = "trai
     logger.propagate = False
     logger.setLevel(logging.INFO if is_main else logging.ERROR)
     fmt = logging.Formatter("[%(asctime)s] %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    handlers: list[logging.Handler] = [_Stdout(sys.stdout)]
     if is_main and output_dir:
         handlers.append(LogFile(os.path.join(output_dir, filename), encoding="utf-8"))
     for h in handlers:
         h.setFormatter(fmt)
         logger.addHandler(h)
     return logger
+
+
+class _Stdout(logging.StreamHandler):
+    """The log on stdout; when its reader is gone (``train.py | head``) the run goes on,
+    logging to ``train.log`` only, with no ``--- Logging error ---`` block."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not isinstance(sys.exc_info()[1], BrokenPipeError):
+            return super().handleError(record)
+        logging.getLogger(LOGGER_NAME).removeHandler(self)
+        silence_stdout()
 
 
 class ScalarWriter:
