@@ -73,6 +73,7 @@ class GlobalConfig:
     amp: str = _choice("off", "fp16", "bf16")
     amp_level: str = _choice("O1", "O2")
     stop_timeout: float = 300.0  # after SIGTERM: save at the next step boundary, or exit after this many s
+    setup_timeout: float = 1800.0  # s a rank waits for the others at a stage boundary (setup, saves)
 
 
 @dataclass
@@ -288,8 +289,9 @@ def validate(cfg: Config) -> None:
                         "Optimizer.grad_clip": o.grad_clip}.items():
         _check(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
     _check(math.isfinite(o.lr) and o.lr > 0, f"Optimizer.lr must be a finite number > 0, got {o.lr}")
-    _check(math.isfinite(g.stop_timeout) and 0 < g.stop_timeout <= MAX_STOP_TIMEOUT,
-           f"Global.stop_timeout must be a number of seconds in (0, {MAX_STOP_TIMEOUT:,}], got {g.stop_timeout}")
+    for name, value in (("Global.stop_timeout", g.stop_timeout), ("Global.setup_timeout", g.setup_timeout)):
+        _check(math.isfinite(value) and 0 < value <= MAX_STOP_TIMEOUT,
+               f"{name} must be a number of seconds in (0, {MAX_STOP_TIMEOUT:,}], got {value}")
     for section, key in sorted(PATH_KEYS):
         path = getattr(getattr(cfg, section), key)
         _check("\0" not in path, f"{section}.{key} holds a NUL character; not a path")
@@ -312,6 +314,7 @@ RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_d
 # Settings a node may set for itself in a multi-node run (paths, local resources; rank 0's
 # resume and checkpoint settings are the ones that act); every other key must agree.
 PER_NODE_KEYS = ("Global.output_dir", "Global.resume", "Global.keep_checkpoints", "Global.stop_timeout",
+                 "Global.setup_timeout",
                  "Model.pretrained", "Data.root", "Data.num_workers")
 
 

@@ -32,16 +32,17 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tmp_path, name: str, rank_args: list, script=None, timeout=240):
-    """Start the two nodes (``rank_args[r]``: rank r's arguments) and wait for both:
-    ``[(returncode, stderr of its worker, seconds), ...]``."""
+def _launch(tmp_path, name: str, rank_args: list, script=None, timeout=240, envs=None):
+    """Start the two nodes (``rank_args[r]``: rank r's arguments, ``envs[r]`` its extra
+    environment) and wait for both: ``[(returncode, stderr of its worker, seconds), ...]``."""
     port, procs, start = _port(), [], time.time()
     for rank, args in enumerate(rank_args):
         cmd = [sys.executable, "-m", "paddle.distributed.launch", "--master", f"127.0.0.1:{port}",
                "--nnodes", "2", "--rank", str(rank), "--nproc_per_node", "1",
                "--log_dir", str(tmp_path / f"{name}_log{rank}"), script or os.path.join(ROOT, "tools/train.py"),
                *map(str, args)]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env={**os.environ, **(envs[rank] if envs else {})}))
     results = []
     for rank, proc in enumerate(procs):
         proc.communicate(timeout=timeout)
@@ -223,3 +224,30 @@ def test_a_tree_travels_as_json_and_raw_bytes_and_comes_back_equal():
     assert back["steps"][:2] == [1, 2.5] and back["steps"][2].dtype == np.int64 and back["steps"][3] == 0.5
     with pytest.raises(TypeError):
         _encode({"f": open}, [])
+
+
+SLOW_NODE = {"PYTHONPATH": os.path.join(ROOT, "tests", "slow_setup"), "RDROP_TEST_SETUP_DELAY": "35"}
+
+
+def test_a_node_slow_to_open_its_data_is_waited_for(tmp_path):
+    """Issue 29.6: node 1's data set 35 s slower to open; gloo gave up after about 30 s and
+    both ranks died with tracebacks.  Now rank 0 waits, saying whom for, and both train."""
+    args = [[*QUICK, "-o", f"Global.output_dir={tmp_path / f'node{r}'}", "-o", "Global.max_steps=4"] for r in (0, 1)]
+    results = _launch(tmp_path, "slow", args, envs=[{}, SLOW_NODE])
+    assert [r[0] for r in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+    assert "rank 0: waiting for rank(s) 1 (10 s of Global.setup_timeout 1800 s)" in results[0][1]
+    assert "done: best_top1" in (tmp_path / "node0" / "train.log").read_text()
+
+
+def test_a_node_past_the_setup_timeout_stops_every_rank_with_one_line(tmp_path):
+    args = [[*QUICK, "-o", f"Global.output_dir={tmp_path / f'node{r}'}", "-o", "Global.setup_timeout=3"]
+            for r in (0, 1)]
+    results = _launch(tmp_path, "late", args, envs=[{}, {**SLOW_NODE, "RDROP_TEST_SETUP_DELAY": "12"}])
+    assert [r[0] for r in results] == [1, 1], results[0][1][-3000:] + results[1][1][-3000:]
+    assert all("Traceback" not in log for _, log, _ in results)
+    assert _errors(results[0][1]) == ["error: rank(s) 1 of 2 did not reach the same stage within "
+                                      "Global.setup_timeout (3 s); stopping"]
+    (late,) = _errors(results[1][1])  # the store lives in node 0's launcher, which may be gone
+    assert late.startswith(("error: rank 1 of 2 reached a stage after the other ranks stopped waiting",
+                            "error: rank 1 of 2 lost the other ranks while waiting for them")), late
+    assert not (tmp_path / "node0").exists() and not (tmp_path / "node1").exists()

@@ -134,7 +134,10 @@ def test_pillow_warnings_stay_inside(tmp_path):
 ])
 def test_a_closed_pipe_ends_quietly(exported, tmp_path, tool, args):
     if args is None:
-        args = ["--model-dir", str(exported / "exp"), "--images", *[str(exported / "digit.png")] * 400,
+        (tmp_path / "many").mkdir()  # 3,000 table lines: more than a pipe holds, so writing
+        for i in range(3000):  # meets the closed pipe for sure
+            os.link(exported / "digit.png", tmp_path / "many" / f"{i:04d}.png")
+        args = ["--model-dir", str(exported / "exp"), "--images", str(tmp_path / "many"),
                 "--out", str(tmp_path / "p.json")]
     else:
         args = [*args, "-o", f"Global.output_dir={tmp_path / 'run'}"]

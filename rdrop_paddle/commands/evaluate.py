@@ -23,7 +23,7 @@ from rdrop_paddle.io import make_folder, write_json
 
 def evaluate_checkpoint(cfg: Config) -> dict:
     """Load ``Model.pretrained`` (default ``output_dir/best.pdparams``) and evaluate it."""
-    dist.init(cfg.Global.device)
+    dist.init(cfg.Global.device, cfg.Global.setup_timeout)
     configure_device(cfg.Global.device)
     path = cfg.Model.pretrained or os.path.join(cfg.Global.output_dir, "best.pdparams")
     weights = None

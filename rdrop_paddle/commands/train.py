@@ -165,7 +165,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     if g.amp != "off" and g.device == "cpu":
         raise UserInputError(f"Global.amp {g.amp} needs Global.device gpu: Paddle's autocast and "
                              f"GradScaler do nothing on CPU")
-    dist.init(g.device)
+    dist.init(g.device, g.setup_timeout)
     configure_device(g.device)
     with agreement.together():  # each rank checks what it has; a failure stops all of them
         plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,

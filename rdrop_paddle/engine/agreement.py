@@ -97,6 +97,7 @@ def together() -> Iterator[None]:
         if dist.world_size() == 1:
             raise
         error = e
+    dist.wait_for_all()  # however long the slowest rank took (up to Global.setup_timeout)
     share_failure(error)
 
 
