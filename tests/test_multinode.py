@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ROOT, make_cifar100, run_tool
+from helpers import ROOT, make_cifar100, run_tool, write_tar
 from rdrop_paddle.commands.model import model_from_config
 from rdrop_paddle.config import load_config
 from rdrop_paddle.engine import checkpoint
@@ -108,6 +108,27 @@ def test_ranks_that_disagree_stop_before_anything_is_written(tmp_path):
         assert "Loss.alpha (rank 0: 0.3, rank 1: 0.5)" in error and "Data.split_seed (rank 0: 0, rank 1: 3)" in error
         assert "num_workers" not in error
     assert not any(out.exists() for out in outs)
+
+
+def test_nodes_whose_images_differ_only_in_pixels_stop_before_anything_is_written(tmp_path):
+    """Issue 29.8: the fingerprint compared labels only; now a digest of sampled pixels too."""
+    import pickle
+
+    splits = make_cifar100(tmp_path / "a.tar.gz", n_train=8, n_test=4)
+    splits["train"][b"data"] = splits["train"][b"data"].copy()
+    splits["train"][b"data"][0, :10] ^= 0xFF  # sample 0 (always sampled): ten pixels differ
+    write_tar(tmp_path / "b.tar.gz", {name: pickle.dumps(obj, protocol=2) for name, obj in splits.items()})
+    cifar = ["-o", "Data.name=cifar100", "-o", "Model.num_classes=100", "-o", "Model.image_size=32",
+             "-o", "Model.name=vit_tiny_patch16_224"]
+    results = _launch(tmp_path, "run", [
+        [*QUICK, *cifar, "-o", f"Global.output_dir={tmp_path / f'node{r}'}", "-o", f"Data.root={tmp_path / f'{n}.tar.gz'}"]
+        for r, n in enumerate("ab")])
+    for code, log, _ in results:
+        assert code == 2 and "Traceback" not in log, log[-3000:]
+        [error] = _errors(log)
+        assert error.startswith("error: the ranks disagree, nothing was written: training set (images, label "
+                                "digest, pixel digest)") and "validation set" not in error, error
+    assert not (tmp_path / "node0").exists()
 
 
 def test_a_rank_that_fails_at_setup_stops_every_rank_with_its_reason(tmp_path):

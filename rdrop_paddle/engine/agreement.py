@@ -118,9 +118,10 @@ def fingerprint(cfg: Config, plan: tuple, datasets: tuple, raw: paddle.nn.Layer)
     settings), the batch plan, the data and the freshly initialised weights."""
     keys = {f"{sec}.{key}": value for sec, values in cfg.to_dict().items() for key, value in values.items()
             if f"{sec}.{key}" not in PER_NODE_KEYS}
-    sets = {f"{split} set (images, label digest)": [len(ds), digest({"y": np.asarray(ds.labels)})
-                                                     if hasattr(ds, "labels") else None]
-            for split, ds in zip(("training", "validation"), datasets)}
+    sets = {f"{split} set (images, label digest, pixel digest)": [
+        len(ds), digest({"y": np.asarray(ds.labels)}) if hasattr(ds, "labels") else None,
+        ds.sample_digest() if hasattr(ds, "sample_digest") else None]
+        for split, ds in zip(("training", "validation"), datasets)}
     return {**keys, **sets, "batch plan (micro x accum)": list(plan), "paddle": paddle.__version__,
             "initial weights (digest)": digest({k: v.numpy() for k, v in raw.state_dict().items()})}
 
