@@ -48,3 +48,18 @@ def test_quickstart_as_shipped_with_workers(tmp_path):
     train_ok(*common, "-o", f"Global.output_dir={tmp_path / 'w0'}")
     train_ok(*common, "-o", f"Global.output_dir={tmp_path / 'w2'}", "-o", "Data.num_workers=2")
     assert same_weights(newest(tmp_path / "w0")[1], newest(tmp_path / "w2")[1])
+
+
+def test_the_224_px_recipe_differs_only_where_the_issue_says_and_trains_as_shipped(archive, tmp_path):
+    """configs/vit_cifar100_224.yaml (dropreg/R-Drop#25): 224 px, lr 8e-3, 20k steps."""
+    from rdrop_paddle.config import load_config
+
+    base, variant = (load_config(f"configs/{name}.yaml").to_dict() for name in ("vit_cifar100", "vit_cifar100_224"))
+    changed = {f"{s}.{k}": (base[s][k], variant[s][k]) for s in base for k in base[s] if base[s][k] != variant[s][k]}
+    assert changed == {"Global.output_dir": ("output/vit_cifar100", "output/vit_cifar100_224"),
+                       "Global.max_steps": (10000, 20000), "Model.name": ("vit_base_patch16_384", "vit_base_patch16_224"),
+                       "Model.image_size": (384, 224), "Optimizer.lr": (0.01, 0.008)}
+    res = train_ok("-c", "configs/vit_cifar100_224.yaml", "-o", f"Data.root={archive}", "-o",
+                   f"Global.output_dir={tmp_path / 'run'}", *SIZE, "-o", "Global.max_steps=2")
+    assert "global batch 512 = 32 x 16 accum x 1 card(s)" in res.stdout
+    assert newest(tmp_path / "run")[2]["progress"]["position"] == 2 * 512
