@@ -170,14 +170,21 @@ def read_image(path: str, in_chans: int) -> Image.Image:
     return image.convert("L" if in_chans == 1 else "RGB")
 
 
-def paddle_inference_session(model_dir: str, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a float32 ``[N, C, H, W]`` batch to logits, by Paddle Inference."""
+def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: int | None = None,
+                             mkldnn: bool | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a float32 ``[N, C, H, W]`` batch to logits, by Paddle Inference.
+    On CPU: ``cpu_threads`` (default: the cores this process may use) and ``mkldnn``
+    (oneDNN kernels on or off; None keeps Paddle's default)."""
     config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
     if device == "gpu":
         config.enable_use_gpu(256, 0)
     else:
         config.disable_gpu()
-        config.set_cpu_math_library_num_threads(len(os.sched_getaffinity(0)))
+        config.set_cpu_math_library_num_threads(cpu_threads or len(os.sched_getaffinity(0)))
+        if mkldnn:
+            config.enable_mkldnn()
+        elif mkldnn is False:
+            config.disable_mkldnn()
     config.disable_glog_info()
     try:
         predictor = paddle.inference.create_predictor(config)
@@ -206,28 +213,33 @@ class Predictor:
     Paddle Inference (``backend="paddle"``) or ONNX Runtime (``"onnxruntime"``, on
     ``model.onnx``), with the preprocessing of ``infer_cfg.json``."""
 
-    def __init__(self, model_dir: str, device: str = "cpu", backend: str = "paddle") -> None:
+    def __init__(self, model_dir: str, device: str = "cpu", backend: str = "paddle",
+                 cpu_threads: int | None = None, mkldnn: bool | None = None) -> None:
         if not os.path.isdir(model_dir):
             raise UserInputError(f"model folder not found: {model_dir}")
         self.cfg = load_infer_config(model_dir)
         if backend == "onnxruntime":
             from rdrop_paddle.deploy_onnx import onnxruntime_session
 
-            self.run = onnxruntime_session(model_dir)
+            self.run = onnxruntime_session(model_dir, cpu_threads)
         else:
-            self.run = paddle_inference_session(model_dir, device)
+            self.run = paddle_inference_session(model_dir, device, cpu_threads, mkldnn)
         self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
 
+    def preprocess(self, paths: list[str]) -> np.ndarray:
+        """The ``[N, C, H, W]`` float32 batch of ``paths``, preprocessed as evaluation is."""
+        return np.stack([self.transform(read_image(p, self.cfg["in_chans"])) for p in paths])
+
     def logits(self, paths: list[str], batch_size: int = 32) -> np.ndarray:
-        out = []
-        for i in range(0, len(paths), batch_size):
-            images = [self.transform(read_image(p, self.cfg["in_chans"])) for p in paths[i:i + batch_size]]
-            out.append(self.run(np.stack(images)))
-        return np.concatenate(out)
+        return np.concatenate([self.run(self.preprocess(paths[i:i + batch_size]))
+                               for i in range(0, len(paths), batch_size)])
 
     def predict(self, paths: list[str], topk: int = 5, batch_size: int = 32) -> list[dict]:
         """Per image: its top-k classes with names and probabilities, and the logits."""
-        logits = self.logits(paths, batch_size)
+        return self.postprocess(paths, self.logits(paths, batch_size), topk)
+
+    def postprocess(self, paths: list[str], logits: np.ndarray, topk: int) -> list[dict]:
+        """Top-k names and probabilities per image from its logits (non-finite ones refused)."""
         if not np.isfinite(logits).all():
             bad = paths[int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])]
             raise UserInputError(f"the model gives non-finite logits (first for {bad}): its weights "

@@ -53,8 +53,9 @@ def export_onnx(model_file: str, params_file: str, opset: int = 17) -> str:
     return out
 
 
-def onnxruntime_session(model_dir: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a float32 ``[N, C, H, W]`` batch to logits, by ONNX Runtime on CPU."""
+def onnxruntime_session(model_dir: str, cpu_threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a float32 ``[N, C, H, W]`` batch to logits, by ONNX Runtime on CPU
+    (``cpu_threads`` intra-op threads; default ONNX Runtime's)."""
     try:
         import onnxruntime
     except ImportError:
@@ -64,6 +65,8 @@ def onnxruntime_session(model_dir: str) -> Callable[[np.ndarray], np.ndarray]:
         raise UserInputError(f"{model_dir} has no {ONNX_FILE}; export with tools/export_model.py ... --onnx")
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
+    if cpu_threads:
+        options.intra_op_num_threads = cpu_threads
     try:
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # a damaged file is reported as one of several types

@@ -48,8 +48,23 @@ def infer() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
                    help="paddle: Paddle Inference on model.json/.pdmodel; onnxruntime: model.onnx "
                         "(export with --onnx; pip install onnxruntime)")
+    p.add_argument("--cpu-threads", type=int, default=0,
+                   help="CPU threads of the backend (default 0: the cores this process may use for Paddle "
+                        "Inference, ONNX Runtime's own choice for onnxruntime)")
+    p.add_argument("--enable-mkldnn", type=_bool, default=None, metavar="{True,False}",
+                   help="oneDNN kernels in Paddle Inference on CPU (default: Paddle's own default)")
+    p.add_argument("--benchmark", action="store_true",
+                   help="time preprocess, inference and postprocess per image (warm-up, then --repeats "
+                        "batches of --batch-size) and print them; also written to the JSON file")
+    p.add_argument("--repeats", type=int, default=10, help="timed batches of --benchmark (default 10)")
     p.add_argument("--out", default="output/predictions.json", help="JSON file of the predictions")
     return p
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+    return text.lower() in ("true", "1")
 
 
 def convert() -> argparse.ArgumentParser:

@@ -16,14 +16,23 @@ from rdrop_paddle.io import make_folder, write_json
 def run(args) -> None:
     from rdrop_paddle.deploy import Predictor, list_images
 
-    if args.topk < 1 or args.batch_size < 1:
-        raise UserInputError("--topk and --batch-size must be at least 1")
+    if min(args.topk, args.batch_size, args.repeats) < 1 or args.cpu_threads < 0:
+        raise UserInputError("--topk, --batch-size and --repeats must be at least 1, --cpu-threads at least 0")
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
     paths = list_images(args.images)
-    predictor = Predictor(args.model_dir, args.device, args.backend)
+    predictor = Predictor(args.model_dir, args.device, args.backend, args.cpu_threads or None, args.enable_mkldnn)
     results = predictor.predict(paths, args.topk, args.batch_size)
+    timing = None
+    if args.benchmark:
+        from rdrop_paddle.infer_benchmark import benchmark, report
+
+        timing = benchmark(predictor, paths, args.batch_size, repeats=args.repeats, topk=args.topk)
+        threads = args.cpu_threads or (len(os.sched_getaffinity(0)) if args.backend == "paddle" else "default")
+        print(report(timing, os.path.basename(os.path.normpath(args.model_dir)), args.backend, threads,
+                     args.enable_mkldnn))
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
-    write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
+    write_json({"model_dir": args.model_dir, "predictions": results, **({"benchmark": timing} if timing else {})},
+               args.out)
     print(f"| image | {' | '.join(f'top-{k + 1}' for k in range(min(args.topk, len(results[0]['topk']))))} |")
     print("| --- |" + " --- |" * min(args.topk, len(results[0]["topk"])))
     for r in results:
