@@ -89,7 +89,9 @@ def share_failure(error: Optional[BaseException]) -> None:
 @contextlib.contextmanager
 def together() -> Iterator[None]:
     """Run a stage on every rank; if it fails on any, it fails on all with the same error
-    (see :func:`share_failure`).  Costs one small all-gather under data parallel."""
+    (see :func:`share_failure`).  The ranks first meet through the launcher's store
+    (:func:`~rdrop_paddle.engine.distributed.wait_for_all`: a slow rank is waited for up to
+    ``Global.setup_timeout``), then exchange one small all-gather."""
     error = None
     try:
         yield
