@@ -40,7 +40,9 @@ def test_hostile_checkpoint_with_a_matching_manifest(tmp_path):
     (unit / "manifest.json").write_text(json.dumps(manifest))
     res = run_tool("tools/train.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={out}",
                    "-o", "Global.max_steps=4")
-    assert "train.pdopt: refusing to load it" in one_error_line(res)
+    # a hostile file is damage: set aside with a notice naming it, and nothing older is there
+    assert "no complete checkpoint" in one_error_line(res) and "(1 damaged, set aside)" in res.stderr
+    assert "train.pdopt: refusing to load it: the pickle calls io.open" in res.stdout
     assert not marker.exists()
 
 
