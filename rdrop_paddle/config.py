@@ -12,7 +12,6 @@ expanded.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import reprlib
@@ -79,7 +78,7 @@ class GlobalConfig:
 @dataclass
 class ModelConfig:
     name: str = "vit_base_patch16_384"
-    num_classes: int = 100
+    num_classes: int = 100  # 0: the data set's class count
     image_size: int = 384
     pretrained: str = ""
     dropout: float = 0.1  # after the embeddings and in the MLP
@@ -87,6 +86,7 @@ class ModelConfig:
     proj_dropout: Optional[float] = None  # after the attention projection; null = attn_dropout (vit_src)
     drop_path: float = 0.0
     recompute: bool = False  # recompute each block in the backward: less memory, same gradients
+    ema_decay: float = 0.0  # >0: an exponential moving average of the weights (timm ModelEmaV2)
 
     def kwargs(self) -> dict:
         """Keyword arguments of ``build_model(self.name, ...)``."""
@@ -102,6 +102,7 @@ class LossConfig:
     mode: str = _choice("concat", "twice")
     convention: str = _choice("vit_src", "readme")
     kl_batch_size: int = 0  # >0: KL sums normalised to this many samples (see RDropCrossEntropy)
+    label_smoothing: float = 0.0  # targets (1 - eps) * y + eps / C in the cross-entropy
 
 
 @dataclass
@@ -114,18 +115,36 @@ class OptimizerConfig:
     schedule: str = _choice("cosine", "constant")
     grad_clip: float = 1.0
     accum_steps: int = 0  # 0: derived from Data.max_per_card_batch (1 if that is 0)
+    layer_decay: float = 1.0  # <1: lr x layer_decay^(L - layer) per block (BEiT, MAE); 1 = off
 
 
 @dataclass
 class DataConfig:
-    name: str = _choice("digits", "cifar100")
+    name: str = _choice("digits", "cifar100", "folder", "filelist")
     root: str = ""
+    train_list: str = ""  # filelist: "relative/path label" lines, relative to root
+    val_list: str = ""
+    label_list: str = ""  # filelist: optional "id name" lines (PaddleClas class_id_map_file)
+    skip_bad_images: bool = False  # a corrupt image: stop (false) or replace it deterministically
     batch_size: int = 512
     eval_batch_size: int = 256
     max_per_card_batch: int = 0  # 0: no cap; else the per-card micro-batch never exceeds it
     num_workers: int = 0
     val_fraction: float = 0.2
     split_seed: int = 0
+    # augmentation (training only); the defaults are the official vit_src pipeline
+    scale: list[float] = field(default_factory=lambda: [0.05, 1.0])  # RandomResizedCrop area range
+    interpolation: str = _choice("bilinear", "bicubic")  # also the evaluation resize
+    hflip: float = 0.0  # probability of a horizontal flip
+    color_jitter: float = 0.0  # brightness, contrast and saturation strength
+    auto_augment: str = ""  # timm RandAugment string, e.g. rand-m9-mstd0.5-inc1; "" = off
+    random_erasing: float = 0.0  # probability of erasing one random box (timm RandomErasing, pixel mode)
+    crop_pct: float = 1.0  # evaluation: resize to size / crop_pct, centre crop (1.0: resize only)
+    # Mixup / CutMix (timm Mixup semantics), once per micro-batch
+    mixup: float = 0.0  # Beta alpha; 0 = off
+    cutmix: float = 0.0  # Beta alpha; 0 = off
+    mix_prob: float = 1.0  # probability of mixing a micro-batch
+    mix_switch_prob: float = 0.5  # with both on: probability of CutMix instead of Mixup
 
 
 @dataclass
@@ -141,7 +160,8 @@ class Config:
 
 
 _SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
-PATH_KEYS = {("Global", "output_dir"), ("Global", "resume"), ("Model", "pretrained"), ("Data", "root")}
+PATH_KEYS = {("Global", "output_dir"), ("Global", "resume"), ("Model", "pretrained"), ("Data", "root"),
+             ("Data", "train_list"), ("Data", "val_list"), ("Data", "label_list")}
 
 
 def _coerce(where: str, value: Any, hint: Any, choices: tuple | None) -> Any:
@@ -150,6 +170,11 @@ def _coerce(where: str, value: Any, hint: Any, choices: tuple | None) -> Any:
     typ = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
     if value is None and optional:
         return None
+    if typing.get_origin(hint) is list:  # a list of floats (Data.scale)
+        if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  for v in value):
+            raise UserInputError(f"{where}: expected a list of numbers, got {_REPR.repr(value)}")
+        return [float(v) for v in value]
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if typ is str and value is None:
@@ -206,7 +231,8 @@ def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) ->
         value = _yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         raise UserInputError(f"override {_REPR.repr(text)}: value is not valid YAML ({e})") from None
-    if isinstance(value, (dict, list)):
+    is_list = typing.get_origin(typing.get_type_hints(type(getattr(cfg, section)))[name]) is list
+    if isinstance(value, dict) or (isinstance(value, list) and not is_list):
         raise UserInputError(f"override {_REPR.repr(text)}: value must be a scalar")
     return value
 
@@ -249,6 +275,8 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
     for text in overrides:
         section, key, raw = parse_override(text)
         _apply(cfg, section, key, _override_value(cfg, section, key, raw, text), f"-o {text}")
+    from rdrop_paddle.config_checks import validate
+
     validate(cfg)
     return cfg
 
@@ -258,64 +286,24 @@ MAX_IMAGE_SIZE = 4096  # pixels a side: 65,536 patches of 16 px
 MAX_STOP_TIMEOUT = 86_400  # seconds: a day (Python's timers overflow near 1e10)
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise UserInputError(message)
-
-
-def validate(cfg: Config) -> None:
-    """Ranges and cross-field checks that a single type cannot express."""
-    g, m, lo, o, d = cfg.Global, cfg.Model, cfg.Loss, cfg.Optimizer, cfg.Data
-    for name, value in {"Global.max_steps": g.max_steps, "Global.log_every": g.log_every,
-                        "Global.eval_every": g.eval_every, "Global.save_every": g.save_every,
-                        "Global.keep_checkpoints": g.keep_checkpoints,
-                        "Model.num_classes": m.num_classes, "Model.image_size": m.image_size,
-                        "Data.batch_size": d.batch_size, "Data.eval_batch_size": d.eval_batch_size}.items():
-        _check(value > 0, f"{name} must be positive, got {value}")
-    for name, value, top in (("Model.num_classes", m.num_classes, MAX_CLASSES),
-                             ("Model.image_size", m.image_size, MAX_IMAGE_SIZE)):
-        _check(value <= top, f"{name} must be at most {top:,}, got {value:,}")
-    for name, value in {"Optimizer.accum_steps": o.accum_steps, "Optimizer.warmup_steps": o.warmup_steps,
-                        "Data.max_per_card_batch": d.max_per_card_batch, "Data.num_workers": d.num_workers,
-                        "Loss.kl_batch_size": lo.kl_batch_size, "Data.split_seed": d.split_seed}.items():
-        _check(value >= 0, f"{name} must be >= 0, got {value}")
-    _check(0 <= g.seed < 2 ** 63, f"Global.seed must be in [0, 2**63), got {g.seed}")
-    _check(0 <= d.split_seed < 2 ** 32, f"Data.split_seed must be in [0, 2**32), got {d.split_seed}")
-    for name, value in {"Model.dropout": m.dropout, "Model.attn_dropout": m.attn_dropout,
-                        "Model.proj_dropout": m.proj_dropout, "Model.drop_path": m.drop_path,
-                        "Optimizer.momentum": o.momentum}.items():
-        _check(value is None or 0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value}")
-    for name, value in {"Loss.alpha": lo.alpha, "Optimizer.weight_decay": o.weight_decay,
-                        "Optimizer.grad_clip": o.grad_clip}.items():
-        _check(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
-    _check(math.isfinite(o.lr) and o.lr > 0, f"Optimizer.lr must be a finite number > 0, got {o.lr}")
-    for name, value in (("Global.stop_timeout", g.stop_timeout), ("Global.setup_timeout", g.setup_timeout)):
-        _check(math.isfinite(value) and 0 < value <= MAX_STOP_TIMEOUT,
-               f"{name} must be a number of seconds in (0, {MAX_STOP_TIMEOUT:,}], got {value}")
-    for section, key in sorted(PATH_KEYS):
-        path = getattr(getattr(cfg, section), key)
-        _check("\0" not in path, f"{section}.{key} holds a NUL character; not a path")
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UserInputError(f"{section}.{key} {path!r:.80} is not valid UTF-8 text; not a path") from None
-    _check(0.0 < d.val_fraction < 1.0, f"Data.val_fraction must be in (0, 1), got {d.val_fraction}")
-    _check(bool(g.output_dir.strip()), "Global.output_dir must not be empty")
-    _check(not os.path.isfile(g.output_dir), f"Global.output_dir {g.output_dir} is a file, not a folder")
-
-
 RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_dropout", "proj_dropout",
-                         "drop_path"),
-               "Loss": ("alpha", "mode", "convention", "kl_batch_size"),
-               "Optimizer": ("name", "lr", "momentum", "weight_decay", "warmup_steps", "schedule", "grad_clip"),
-               "Data": ("name", "batch_size", "val_fraction", "split_seed"), "Global": ("seed",)}
+                         "drop_path",
+                         "ema_decay"),
+               "Loss": ("alpha", "mode", "convention", "kl_batch_size", "label_smoothing"),
+               "Optimizer": ("name", "lr", "momentum", "weight_decay", "warmup_steps", "schedule", "grad_clip",
+                             "layer_decay"),
+               "Data": ("name", "batch_size", "val_fraction", "split_seed", "scale", "interpolation", "hflip",
+                        "color_jitter", "auto_augment", "random_erasing", "mixup", "cutmix", "mix_prob",
+                        "mix_switch_prob", "skip_bad_images"),
+               "Global": ("seed",)}
 
 
 # Settings a node may set for itself in a multi-node run (paths, local resources; rank 0's
 # resume and checkpoint settings are the ones that act); every other key must agree.
 PER_NODE_KEYS = ("Global.output_dir", "Global.resume", "Global.keep_checkpoints", "Global.stop_timeout",
                  "Global.setup_timeout",
-                 "Model.pretrained", "Data.root", "Data.num_workers")
+                 "Model.pretrained", "Data.root", "Data.train_list", "Data.val_list", "Data.label_list",
+                 "Data.num_workers")
 
 
 def resume_differences(saved: dict, cfg: Config) -> list[str]:

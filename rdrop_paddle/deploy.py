@@ -3,8 +3,8 @@
 :func:`export` saves the eval-mode model with ``paddle.jit.save`` for inputs
 ``[None, C, H, W]`` (any batch size): Paddle 3 writes ``model.json`` (PIR) and
 ``model.pdiparams``, Paddle 2.6 ``model.pdmodel`` and ``model.pdiparams``.  Beside them
-``infer_cfg.json`` records what prediction needs: image size, channels, normalisation
-and class names, so that :class:`Predictor` preprocesses exactly as evaluation does
+``infer_cfg.json`` records what prediction needs: image size, channels, normalisation,
+resize interpolation and ``crop_pct``, and class names, so that :class:`Predictor` preprocesses exactly as evaluation does
 (:class:`~rdrop_paddle.data.transforms.EvalTransform`) without retyping anything.
 """
 from __future__ import annotations
@@ -13,21 +13,19 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from typing import Callable
 
 import numpy as np
 import paddle
-from PIL import Image, UnidentifiedImageError
 
 from rdrop_paddle.config import MAX_IMAGE_SIZE
-from rdrop_paddle.data.transforms import MEAN, STD, EvalTransform
+from rdrop_paddle.data.decode import IMAGE_EXTENSIONS, read_image
+from rdrop_paddle.data.transforms import INTERPOLATION, MEAN, STD, EvalTransform
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
 from rdrop_paddle.utils.capture import filtered_output
 
 PREFIX, CONFIG = "model", "infer_cfg.json"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
@@ -129,6 +127,11 @@ def _check_infer_config(cfg: dict, path: str) -> None:
     names = cfg["class_names"]
     if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         problems.append("class_names is not a list of strings")
+    crop = cfg.setdefault("crop_pct", 1.0)
+    if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.0 < crop <= 1.0:
+        problems.append(f"crop_pct {crop!r:.40} is not a number in (0, 1]")
+    if cfg.setdefault("resize", "bilinear") not in INTERPOLATION:
+        problems.append(f"resize {cfg['resize']!r:.40} is not one of {', '.join(INTERPOLATION)}")
     if problems:
         raise UserInputError(f"{path}: " + "; ".join(problems)[:300])
 
@@ -148,26 +151,6 @@ def list_images(paths: list[str]) -> list[str]:
         else:
             raise UserInputError(f"image not found: {path}")
     return files
-
-
-def read_image(path: str, in_chans: int) -> Image.Image:
-    """The image at ``path`` with ``in_chans`` channels (palette expanded, alpha dropped)."""
-    try:
-        with warnings.catch_warnings():  # Pillow's notes (corrupt EXIF & co.) are not the user's;
-            warnings.simplefilter("ignore")  # a bomb past its warning size is refused
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()
-                image = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            ValueError) as e:
-        raise UserInputError(f"{path}: not an image this tool can read ({e})") from None
-    bands = [b for b in image.getbands() if b != "A"]
-    if len(bands) != in_chans:
-        kind = {1: "grey-scale", 3: "RGB"}
-        raise UserInputError(f"{path}: has {len(bands)} channel(s) ({image.mode}); the model expects "
-                             f"{in_chans} ({kind.get(in_chans, in_chans)})")
-    return image.convert("L" if in_chans == 1 else "RGB")
 
 
 def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: int | None = None,
@@ -224,7 +207,8 @@ class Predictor:
             self.run = onnxruntime_session(model_dir, cpu_threads)
         else:
             self.run = paddle_inference_session(model_dir, device, cpu_threads, mkldnn)
-        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"])
+        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"],
+                                       self.cfg["crop_pct"], self.cfg["resize"])
 
     def preprocess(self, paths: list[str]) -> np.ndarray:
         """The ``[N, C, H, W]`` float32 batch of ``paths``, preprocessed as evaluation is."""

@@ -73,3 +73,13 @@ class Hostile:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+
+def newest_weights(out, ema: bool = False) -> dict:
+    """The weights (or with ``ema`` the EMA weights) of the newest checkpoint under run folder ``out``."""
+    from rdrop_paddle.engine import checkpoint
+
+    mgr = checkpoint.CheckpointManager(str(out), 1)
+    path = mgr.path(mgr.steps()[-1])
+    weights, state = checkpoint.read(path, ema=ema)
+    return state["ema"] if ema else weights

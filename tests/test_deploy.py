@@ -58,11 +58,24 @@ def test_bad_inference_input_is_one_line(exported, tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     assert "not an image this tool can read" in one_error_line(
         run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "notes.png"))
-    Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / "colour.png")
-    line = one_error_line(run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "colour.png"))
-    assert "has 3 channel(s) (RGB); the model expects 1 (grey-scale)" in line
     assert "image not found" in one_error_line(
         run_tool("tools/infer.py", "--model-dir", model_dir, "--images", tmp_path / "missing.png"))
+
+
+def test_other_image_modes_predict_as_the_grey_file(exported, tmp_path):
+    """RGB, palette, RGBA and 16-bit copies of a grey digit are read as that digit (as in training)."""
+    from rdrop_paddle.deploy import Predictor, list_images
+
+    _, model_dir, pngs, _ = exported
+    first = list_images([str(pngs)])[0]
+    grey = Image.open(first)
+    copies = {"rgb.png": grey.convert("RGB"), "palette.png": grey.convert("P"), "rgba.png": grey.convert("RGBA"),
+              "16bit.png": Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)}
+    for name, image in copies.items():
+        image.save(tmp_path / name)
+    logits = Predictor(str(model_dir)).logits([first] + [str(tmp_path / n) for n in copies])
+    for row in logits[1:]:
+        np.testing.assert_array_equal(row, logits[0])
 
 
 def test_onnx_runtime_predicts_as_paddle_inference(exported, tmp_path):

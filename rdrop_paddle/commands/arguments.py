@@ -24,8 +24,16 @@ def train() -> argparse.ArgumentParser:
 
 
 def evaluate() -> argparse.ArgumentParser:
-    return config_parser("Evaluate a checkpoint (top-1 / top-5); Model.pretrained, else "
-                         "Global.output_dir/best.pdparams.")
+    p = config_parser("Evaluate a checkpoint (top-1 / top-5); Model.pretrained, else "
+                      "Global.output_dir/best_ema.pdparams (EMA runs) or best.pdparams.")
+    p.add_argument("--per-class", action="store_true", help="also print each class's top-1 accuracy, by name")
+    _no_ema(p)
+    return p
+
+
+def _no_ema(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-ema", action="store_true",
+                   help="take Global.output_dir/best.pdparams (the raw weights) even if the run kept an EMA")
 
 
 def export() -> argparse.ArgumentParser:
@@ -34,6 +42,7 @@ def export() -> argparse.ArgumentParser:
     p.add_argument("--onnx", action="store_true",
                    help="also write model.onnx through paddle2onnx (pip install paddle2onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    _no_ema(p)
     return p
 
 
@@ -110,4 +119,12 @@ def plot_logs() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Plot a run's VisualDL curves to a PNG.")
     p.add_argument("--logdir", required=True, help="a run's output_dir (or its vdl folder)")
     p.add_argument("--out", default=None, help="PNG path (default: LOGDIR/curves.png)")
+    return p
+
+
+def demo_images() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Write scikit-learn's digits as image files in class folders "
+                                            "and PaddleClas file lists (offline).")
+    p.add_argument("--out", required=True, help="a new (or empty) folder")
+    p.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
     return p

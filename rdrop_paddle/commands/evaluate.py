@@ -1,8 +1,9 @@
-"""Evaluate a checkpoint: ``python tools/eval.py -c CONFIG [-o Model.pretrained=PATH]``.
+"""Evaluate a checkpoint: ``python tools/eval.py -c CONFIG [-o Model.pretrained=PATH] [--per-class]``.
 
-Without ``Model.pretrained`` it evaluates ``Global.output_dir/best.pdparams``; the last
-line printed is ``top1: X, top5: Y`` and ``Global.output_dir/metrics.json`` is written
-(strict JSON).  Under ``paddle.distributed.launch`` rank 0 alone reads the weights (other
+Without ``Model.pretrained`` it evaluates ``Global.output_dir/best_ema.pdparams`` if the run
+kept an EMA (``--no-ema``: ``best.pdparams``), else ``best.pdparams``; the last line printed
+is ``top1: X, top5: Y`` and ``Global.output_dir/metrics.json`` is written (strict JSON, with
+the class names and, with ``--per-class``, each class's accuracy, also printed as a table).  Under ``paddle.distributed.launch`` rank 0 alone reads the weights (other
 nodes need no copy) and the validation set is sharded.  Weights that give non-finite logits are an error, not a result.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 
-from rdrop_paddle.commands.model import load_weights, model_from_config
+from rdrop_paddle.commands.model import best_weights, in_chans_of, load_weights, model_from_config, with_classes
 from rdrop_paddle.config import Config, load_config
 from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_datasets, check_input_shape
@@ -21,37 +22,46 @@ from rdrop_paddle.errors import TrainingDiverged
 from rdrop_paddle.io import make_folder, write_json
 
 
-def evaluate_checkpoint(cfg: Config) -> dict:
-    """Load ``Model.pretrained`` (default ``output_dir/best.pdparams``) and evaluate it."""
+def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = False) -> dict:
+    """Load ``Model.pretrained`` (default: the run's best weights) and evaluate it."""
     dist.init(cfg.Global.device, cfg.Global.setup_timeout)
     configure_device(cfg.Global.device)
-    path = cfg.Model.pretrained or os.path.join(cfg.Global.output_dir, "best.pdparams")
+    path = best_weights(cfg, no_ema)
     weights = None
     with agreement.together():  # rank 0 alone reads the weights; a failing rank stops all
+        _, val_set = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans_of(cfg.Model))
+        cfg = with_classes(cfg, val_set.class_names)
         model = model_from_config(cfg.Model)
         if dist.is_main():
             make_folder(cfg.Global.output_dir, "Global.output_dir", create=False)  # before evaluating
             load_weights(model, path)
             if dist.world_size() > 1:
                 weights = {k: v.numpy() for k, v in model.state_dict().items()}
-        _, val_set = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
         check_input_shape(val_set, model.in_chans, cfg.Model.image_size, cfg.Model.name)
     weights = agreement.broadcast_tree(weights)
     if not dist.is_main():
         model.set_state_dict(weights)
     metrics = evaluate(model, eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers),
-                       show_progress=dist.is_main())
+                       show_progress=dist.is_main(), num_classes=cfg.Model.num_classes if per_class else 0)
     if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
         raise TrainingDiverged(f"{path} gives non-finite logits (loss {metrics['loss']}): "
                                f"its weights are not usable; nothing was written")
-    metrics["checkpoint"] = path
+    names = val_set.class_names or [str(i) for i in range(cfg.Model.num_classes)]
+    metrics["checkpoint"], metrics["class_names"] = path, names
+    if per_class:
+        metrics["per_class"] = [{"class": c, "name": names[c] if c < len(names) else str(c), "top1": 100.0 * h / n,
+                                 "count": n} for c, (h, n) in enumerate(metrics["per_class"]) if n]
     if dist.is_main():
         make_folder(cfg.Global.output_dir, "Global.output_dir")
         write_json(metrics, os.path.join(cfg.Global.output_dir, "metrics.json"))
         print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} images) from {path}")
+        if per_class:
+            print("| class | name | images | top1 |\n| --- | --- | --- | --- |")
+            for row in metrics["per_class"]:
+                print(f"| {row['class']} | {row['name']} | {row['count']} | {row['top1']:.2f} |")
         print(f"top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}")
     return metrics
 
 
 def run(args) -> None:
-    evaluate_checkpoint(load_config(args.config, args.override))
+    evaluate_checkpoint(load_config(args.config, args.override), args.per_class, args.no_ema)

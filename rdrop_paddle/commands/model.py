@@ -1,9 +1,12 @@
 """The model a config describes, and loading weights into it."""
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import paddle
 
-from rdrop_paddle.config import ModelConfig
+from rdrop_paddle.config import Config, ModelConfig
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, load_paddle
 from rdrop_paddle.models import VisionTransformer, build_model
@@ -20,6 +23,33 @@ def model_from_config(cfg: ModelConfig) -> VisionTransformer:
             return build_model(cfg.name, **cfg.kwargs())
     except ValueError as e:
         raise UserInputError(f"Model: {e}") from None
+
+
+def in_chans_of(cfg: ModelConfig) -> int:
+    """Input channels of model ``cfg.name`` (built without initialising weights)."""
+    try:
+        with paddle.LazyGuard(), paddle.utils.unique_name.guard():
+            return build_model(cfg.name, num_classes=1, image_size=cfg.image_size).in_chans
+    except ValueError as e:
+        raise UserInputError(f"Model: {e}") from None
+
+
+def with_classes(cfg: Config, class_names: list[str]) -> Config:
+    """``cfg`` with ``Model.num_classes: 0`` replaced by the data's class count."""
+    if cfg.Model.num_classes:
+        return cfg
+    if not class_names:
+        raise UserInputError("Model.num_classes is 0 but the data set names no classes; set it")
+    return dataclasses.replace(cfg, Model=dataclasses.replace(cfg.Model, num_classes=len(class_names)))
+
+
+def best_weights(cfg: Config, no_ema: bool = False) -> str:
+    """``Model.pretrained``, else the run's best weights: ``best_ema.pdparams`` when the run kept
+    an EMA (unless ``no_ema``), else ``best.pdparams``."""
+    if cfg.Model.pretrained:
+        return cfg.Model.pretrained
+    ema = os.path.join(cfg.Global.output_dir, "best_ema.pdparams")
+    return ema if os.path.isfile(ema) and not no_ema else os.path.join(cfg.Global.output_dir, "best.pdparams")
 
 
 def load_weights(model: paddle.nn.Layer, path: str) -> None:

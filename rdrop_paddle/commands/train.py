@@ -15,16 +15,18 @@ import os
 
 import paddle
 
-from rdrop_paddle.commands.model import load_weights, model_from_config, set_weights
+from rdrop_paddle.commands.model import in_chans_of, load_weights, model_from_config, set_weights, with_classes
 from rdrop_paddle.config import Config, load_config, resume_differences, save_config
 from rdrop_paddle.cpu import configure_device
-from rdrop_paddle.data import build_datasets, check_input_shape
+from rdrop_paddle.data import build_batch_op, build_datasets, check_input_shape
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
-from rdrop_paddle.engine.evaluate import eval_loader, evaluate
+from rdrop_paddle.engine.ema import ModelEma
+from rdrop_paddle.engine.evaluate import eval_loader, evaluate_run
+from rdrop_paddle.engine.records import record_eval, recipe_notes
 from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
 from rdrop_paddle.engine.step import TrainStep, finite_parameters
 from rdrop_paddle.engine.stop import StopSignal
@@ -43,6 +45,7 @@ class Run:
     model: paddle.nn.Layer
     step: TrainStep
     scheduler: paddle.optimizer.lr.LRScheduler
+    ema: ModelEma | None = None
 
 
 @dataclasses.dataclass
@@ -59,7 +62,8 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
     (a collective: every rank calls it, after :func:`agreement.together` checks)."""
     g = cfg.Global
     model = raw
-    criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size)
+    criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size,
+                                  label_smoothing=cfg.Loss.label_smoothing)
     scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
     optimizer = build_optimizer(cfg.Optimizer, raw, scheduler)
     if g.amp != "off" and g.amp_level == "O2":
@@ -71,10 +75,11 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
 
         model = fleet.distributed_model(raw)
         optimizer = fleet.distributed_optimizer(optimizer)
+    ema = ModelEma(raw, cfg.Model.ema_decay) if cfg.Model.ema_decay else None
     step = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp, g.amp_level,
-                     distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute)
+                     distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute, ema=ema)
     step.input_shape = [micro, raw.in_chans, cfg.Model.image_size, cfg.Model.image_size]
-    return Run(raw, model, step, scheduler)
+    return Run(raw, model, step, scheduler, ema)
 
 
 def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
@@ -106,12 +111,14 @@ def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -
     set_weights(run.raw_model, weights, path, notice=log.info)
     try:
         run.step.set_state_dict(state)
+        if run.ema is not None:
+            run.ema.set_state_dict(state["ema"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserInputError(f"cannot resume from {path}: {e}"[:400]) from None
     return progress
 
 
-def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> None:
+def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress, class_names: list[str]) -> None:
     """Checkpoint ``progress.step`` (main rank); non-finite weights are never saved."""
     if not finite_parameters(run.raw_model):
         raise TrainingDiverged(f"non-finite weights after step {progress.step} (Optimizer.lr "
@@ -119,7 +126,8 @@ def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress) -> 
     if not dist.is_main():
         return
     state = {**run.step.state_dict(), "progress": dataclasses.asdict(progress), "config": cfg.to_dict()}
-    ckpt.save(progress.step, run.raw_model.state_dict(), state, best_step=progress.best_step)
+    ckpt.save(progress.step, run.raw_model.state_dict(), state, best_step=progress.best_step,
+              ema=run.ema.state_dict() if run.ema else None, class_names=class_names)
     if progress.best_step == progress.step:
         ckpt.link_best(progress.step)
     ckpt.rotate(protect=(progress.best_step,))
@@ -170,9 +178,11 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     with agreement.together():  # each rank checks what it has; a failure stops all of them
         plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                           cfg.Data.max_per_card_batch)
+        train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes,
+                                                        in_chans_of(cfg.Model))
+        cfg = with_classes(cfg, getattr(train_set, "class_names", []))
         dist.seed_everything(g.seed)  # identical initial weights on every rank
         raw = model_from_config(cfg.Model)
-        train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes)
         check_data(train_set, val_set, cfg, raw.in_chans)
         prints = agreement.fingerprint(cfg, plan, (train_set, val_set), raw)
         fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
@@ -212,14 +222,16 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
     init_digest = digest(origin["weights"])  # of the weights this run starts from
     del origin  # the NumPy copies of weights and optimizer state are not kept while training
     stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
-    batches = iter(Loader(train_set, stream, cfg.Data.num_workers))
+    loader = Loader(train_set, stream, cfg.Data.num_workers, batch_op=build_batch_op(cfg.Data, cfg.Model.num_classes))
+    batches = iter(loader)
     val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
     writer = ScalarWriter(os.path.join(g.output_dir, "vdl"), dist.is_main())
     start = progress.step
     log.info(f"{'resume at step ' + str(start) if start else 'train'} {cfg.Model.name} on "
              f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val images, global batch "
              f"{cfg.Data.batch_size} = {micro} x {accum} accum x {dist.world_size()} card(s), "
-             f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}")
+             f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}"
+             + recipe_notes(cfg, train_set))
     stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
     meter, last_eval, stopping = Meter(start, g.max_steps, cfg.Data.batch_size), {}, False
     run.model.train()
@@ -229,7 +241,8 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
             local = run.step.accumulate(batches)
             logging_step = step % g.log_every == 0 or step == g.max_steps
             grad_norm = run.step.grad_norm() if logging_step else None
-            summed = dist.all_reduce_sum(local + [float(bool(stop)), float(run.step.failure is not None)])
+            summed = dist.all_reduce_sum(local + [float(bool(stop)), float(run.step.failure is not None),
+                                                  float(len(loader.replaced))])
             if summed[4] > 0:  # a rank's data failed: every rank raises its error
                 agreement.share_failure(run.step.failure)
             loss, ce, kl = (v / dist.world_size() for v in summed[:3])
@@ -245,17 +258,20 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
             run.step.reader_seconds = 0.0
             if logging_step:
                 meter.log(log, writer, step, run.scheduler.last_lr, grad_norm, run.step.loss_scale)
+                if summed[5]:
+                    log.info(f"notice: {int(summed[5])} unreadable image(s) replaced so far (Data.skip_bad_images), "
+                             f"e.g. {(loader.replaced or ['on another rank'])[-1]}")
             stopping = summed[3] > 0
             new_best = False
             if step % g.eval_every == 0 or step == g.max_steps:
-                metrics = evaluate(run.model, val, show_progress=dist.is_main(), should_stop=lambda: bool(stop))
+                metrics = evaluate_run(run.model, run.raw_model, run.ema, val, dist.is_main(), lambda: bool(stop))
                 stopping = stopping or metrics is None
                 if metrics is not None:
-                    new_best = _record_eval(metrics, step, progress, log, writer)
+                    new_best = record_eval(metrics, step, progress, log, writer)
                     last_eval = metrics
             if stopping or new_best or step % g.save_every == 0 or step == g.max_steps:
                 with agreement.together():
-                    save(run, ckpt, cfg, progress)
+                    save(run, ckpt, cfg, progress, getattr(train_set, "class_names", []))
             if stopping:
                 log.info(f"{stop.name or 'stop'}: saved step {step} to {g.output_dir}; resume with "
                          f"-o Global.resume=auto")
@@ -269,20 +285,6 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
         writer.close()
     return {**last_eval, "best_top1": progress.best_top1, "init_digest": init_digest,
             "checkpoint": ckpt.path(progress.step), "stopped_by": stop.name}
-
-
-def _record_eval(metrics: dict, step: int, progress: Progress, log, writer) -> bool:
-    """Log an evaluation; True if it is a new best.  A non-finite one stops the run."""
-    if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
-        raise TrainingDiverged(f"evaluation at step {step} gives non-finite logits (loss "
-                               f"{metrics['loss']}); nothing was saved")
-    new_best = metrics["top1"] > progress.best_top1
-    if new_best:
-        progress.best_top1, progress.best_step = metrics["top1"], step
-    log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
-             f"loss: {metrics['loss']:.5f}, best_top1: {progress.best_top1:.2f}")
-    writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss")}, step)
-    return new_best
 
 
 def run(args) -> int:

@@ -159,11 +159,13 @@ def class_names(root: str, found: dict | None = None) -> list[str]:
     return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
 
 
-def build_cifar100(root: str, image_size: int) -> tuple[ImageDataset, ImageDataset]:
-    """Train (RandomResizedCrop, scale 0.05-1) and test (Resize) splits of the archive at ``root``."""
+def build_cifar100(root: str, image_size: int, train_transform=None,
+                   eval_transform=None) -> tuple[ImageDataset, ImageDataset]:
+    """Train and test splits of the archive at ``root``; transforms default to the official
+    ones (RandomResizedCrop, scale 0.05-1; Resize)."""
     root = locate(root)
     found = _read_members(root, ("train", "test", "meta"))  # one pass over the archive
     names = class_names(root, found)
-    train = ImageDataset(*read_split(root, "train", found), TrainTransform(image_size), names)
-    val = ImageDataset(*read_split(root, "test", found), EvalTransform(image_size), names)
+    train = ImageDataset(*read_split(root, "train", found), train_transform or TrainTransform(image_size), names)
+    val = ImageDataset(*read_split(root, "test", found), eval_transform or EvalTransform(image_size), names)
     return train, val

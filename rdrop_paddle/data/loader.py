@@ -39,8 +39,13 @@ def die_with_parent(worker_id: int = 0) -> None:
 
 
 def collate(items: list) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = zip(*items)
+    images, labels = zip(*(item[:2] for item in items))
     return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def _replaced(items: list) -> list[str]:
+    """The unreadable files that samples of ``items`` replaced (``Data.skip_bad_images``)."""
+    return [path for item in items if len(item) == 3 for path in item[2]]
 
 
 class _Error:
@@ -62,15 +67,31 @@ class _Captured(Dataset):
 
     def __getitem__(self, key):
         try:
-            return self.dataset[key]
+            return key, self.dataset[key]
         except Exception as e:  # noqa: BLE001 - reported to the training loop below
             return _Error(f"{type(e).__name__}: {e} (sample {key!r})")
 
 
-def _collate(items: list) -> list:
-    """A batch, or ``[array, tag, message]`` (Paddle's reader ends on a batch without arrays)."""
-    errors = [item for item in items if isinstance(item, _Error)]
-    return [np.zeros(1, np.float32), _ERROR, errors[0].message] if errors else list(collate(items))
+class _Collate:
+    """A batch ``[inputs, targets]`` (plus the replaced files, if any), ``batch_op`` applied
+    to it, or ``[array, tag, message]`` (Paddle's reader ends on a batch without arrays)."""
+
+    def __init__(self, batch_op=None) -> None:
+        self.batch_op = batch_op
+
+    def __call__(self, items: list) -> list:
+        errors = [item for item in items if isinstance(item, _Error)]
+        if errors:
+            return [np.zeros(1, np.float32), _ERROR, errors[0].message]
+        keys, items = zip(*items)
+        try:
+            batch = list(collate(items))
+            if self.batch_op is not None:
+                batch = list(self.batch_op(*batch, list(keys)))
+        except Exception as e:  # noqa: BLE001 - reported to the training loop
+            return [np.zeros(1, np.float32), _ERROR, f"{type(e).__name__}: {e}"]
+        replaced = _replaced(items)
+        return batch + ["\n".join(replaced)] if replaced else batch
 
 
 class _Failure:
@@ -86,19 +107,24 @@ class Loader:
         batch_sampler: an iterable of lists of keys (finite or endless).
         num_workers: DataLoader worker processes (0: read in a thread of this process).
         prefetch: batches read ahead.
+        batch_op: ``batch_op(inputs, labels, keys) -> (inputs, targets)``, run where the batch
+            is collated (a DataLoader worker), e.g. Mixup seeded by the batch's keys; or None.
+
+    ``replaced`` lists the unreadable files that samples replaced so far (``Data.skip_bad_images``).
     """
 
     def __init__(self, dataset: Dataset, batch_sampler: Iterable, num_workers: int = 0,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, batch_op=None) -> None:
         self.dataset, self.batch_sampler = dataset, batch_sampler
-        self.num_workers, self.prefetch = num_workers, prefetch
+        self.num_workers, self.prefetch, self.batch_op = num_workers, prefetch, batch_op
+        self.replaced: list[str] = []
 
     def _source(self):
-        dataset = _Captured(self.dataset)
+        dataset, collate_fn = _Captured(self.dataset), _Collate(self.batch_op)
         if self.num_workers == 0:
-            return (_collate([dataset[k] for k in keys]) for keys in self.batch_sampler)
+            return (collate_fn([dataset[k] for k in keys]) for keys in self.batch_sampler)
         loader = DataLoader(dataset, batch_sampler=self.batch_sampler, num_workers=self.num_workers,
-                            collate_fn=_collate, worker_init_fn=die_with_parent, use_shared_memory=True)
+                            collate_fn=collate_fn, worker_init_fn=die_with_parent, use_shared_memory=True)
         return iter(loader)  # created here, in the caller's thread: Paddle sets signal handlers
 
     @staticmethod
@@ -136,7 +162,9 @@ class Loader:
                     raise DataLoadingError(f"data loading failed: {type(e).__name__}: {e}") from e
                 if len(item) == 3 and isinstance(item[1], str) and item[1] == _ERROR:
                     raise DataLoadingError(f"data loading failed: {item[2]}")
-                images, labels = item
+                images, labels = item[:2]
+                if len(item) == 3:
+                    self.replaced += str(item[2]).split("\n")
                 if isinstance(images, np.ndarray):
                     images, labels = paddle.to_tensor(images), paddle.to_tensor(labels)
                 yield images, labels

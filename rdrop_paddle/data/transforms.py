@@ -11,7 +11,10 @@ error, or a worker segfault); NumPy batches are copied safely.
 
 The random crop takes a ``numpy.random.Generator``: the training sampler hands each
 sample its own seed, so augmentation does not depend on the number of workers and is
-replayed exactly on resume.
+replayed exactly on resume.  The fine-tuning options (``Data.hflip``, ``color_jitter``,
+``auto_augment``, ``random_erasing``, ``interpolation``, ``crop_pct``) follow timm's
+``create_transform`` order: crop, flip, RandAugment or colour jitter, normalise, erasing.
+At their defaults the pipeline, and every random draw, is the official one.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ import math
 
 import numpy as np
 from PIL import Image
+
+from rdrop_paddle.data import augment
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -48,10 +53,14 @@ def crop_box(rng: np.random.Generator, width: int, height: int, scale=(0.05, 1.0
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def resized_crop(image: Image.Image, box: tuple[int, int, int, int], size: int) -> Image.Image:
-    """Crop ``(top, left, h, w)`` and resize to ``size`` x ``size``, bilinear."""
+INTERPOLATION = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def resized_crop(image: Image.Image, box: tuple[int, int, int, int], size: int,
+                 resample: int = Image.BILINEAR) -> Image.Image:
+    """Crop ``(top, left, h, w)`` and resize to ``size`` x ``size`` (bilinear by default)."""
     top, left, h, w = box
-    return image.crop((left, top, left + w, top + h)).resize((size, size), Image.BILINEAR)
+    return image.crop((left, top, left + w, top + h)).resize((size, size), resample)
 
 
 def to_normalized_chw(image: Image.Image, mean=MEAN, std=STD) -> np.ndarray:
@@ -68,21 +77,51 @@ def to_normalized_chw(image: Image.Image, mean=MEAN, std=STD) -> np.ndarray:
 
 
 class TrainTransform:
-    """RandomResizedCrop(size, scale) + ToTensor + Normalize, from a per-sample generator."""
+    """RandomResizedCrop(size, scale) [+ flip, RandAugment or jitter] + ToTensor + Normalize
+    [+ erasing], from a per-sample generator.  Options left at 0 / "" draw nothing."""
 
-    def __init__(self, size: int, scale=(0.05, 1.0)) -> None:
-        self.size, self.scale = size, scale
+    def __init__(self, size: int, scale=(0.05, 1.0), interpolation: str = "bilinear", hflip: float = 0.0,
+                 color_jitter: float = 0.0, auto_augment: str = "", random_erasing: float = 0.0,
+                 mean=MEAN, std=STD) -> None:
+        self.size, self.scale, self.resample = size, tuple(scale), INTERPOLATION[interpolation]
+        self.hflip, self.color_jitter, self.random_erasing = hflip, color_jitter, random_erasing
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.rand_augment = None
+        if auto_augment:
+            from rdrop_paddle.data.randaugment import RandAugment
+
+            fill = tuple(min(255, round(255 * m)) for m in (self.mean * 3)[:3])
+            self.rand_augment = RandAugment(auto_augment, fill, self.resample)
 
     def __call__(self, image: Image.Image, rng: np.random.Generator) -> np.ndarray:
         box = crop_box(rng, image.width, image.height, self.scale)
-        return to_normalized_chw(resized_crop(image, box, self.size))
+        image = resized_crop(image, box, self.size, self.resample)
+        if self.hflip:
+            image = augment.hflip(image, self.hflip, rng)
+        if self.rand_augment is not None:  # timm: colour jitter only without auto-augment
+            image = self.rand_augment(image, rng)
+        elif self.color_jitter:
+            image = augment.color_jitter(image, self.color_jitter, rng)
+        chw = to_normalized_chw(image, self.mean, self.std)
+        return augment.random_erasing(chw, self.random_erasing, rng) if self.random_erasing else chw
 
 
 class EvalTransform:
-    """Resize((size, size)) + ToTensor + Normalize."""
+    """Resize((size, size)) + ToTensor + Normalize; with ``crop_pct < 1`` timm's evaluation
+    crop instead: the shorter side resized to ``floor(size / crop_pct)``, then the centre
+    ``size`` x ``size``."""
 
-    def __init__(self, size: int, mean=MEAN, std=STD) -> None:
+    def __init__(self, size: int, mean=MEAN, std=STD, crop_pct: float = 1.0,
+                 interpolation: str = "bilinear") -> None:
         self.size, self.mean, self.std = size, tuple(mean), tuple(std)
+        self.crop_pct, self.resample = crop_pct, INTERPOLATION[interpolation]
 
     def __call__(self, image: Image.Image, rng=None) -> np.ndarray:
-        return to_normalized_chw(image.resize((self.size, self.size), Image.BILINEAR), self.mean, self.std)
+        if self.crop_pct >= 1.0:
+            return to_normalized_chw(image.resize((self.size, self.size), self.resample), self.mean, self.std)
+        short = math.floor(self.size / self.crop_pct)
+        w, h = image.size
+        w, h = (short, max(1, int(short * h / w))) if w <= h else (max(1, int(short * w / h)), short)
+        image = image.resize((w, h), self.resample)
+        left, top = int(round((w - self.size) / 2.0)), int(round((h - self.size) / 2.0))
+        return to_normalized_chw(image.crop((left, top, left + self.size, top + self.size)), self.mean, self.std)

@@ -5,9 +5,11 @@ Layout under ``output_dir``::
     checkpoints/step_0000200/model.pdparams   weights (a plain Paddle state dict)
                              train.pdopt      optimizer, LR schedule, GradScaler, step, best
                                               top-1 and its step, data position, config
-                             manifest.json    step, size and SHA-256 of both files
+                             model_ema.pdparams  the weights' EMA (Model.ema_decay > 0 only)
+                             manifest.json    step, size and SHA-256 of each file, class names
     best.pdparams                             weights of the best evaluation (a hard link to,
                                               or copy of, that checkpoint's model.pdparams)
+    best_ema.pdparams                         the same for model_ema.pdparams (EMA runs)
     .lock                                     held by the training process
 
 A checkpoint is written into ``checkpoints/.tmp-*``, manifest last, and renamed into
@@ -31,6 +33,7 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import atomic_write, load_paddle, open_regular, save_paddle, sha256, write_json
 
 FILES = ("model.pdparams", "train.pdopt")
+EMA_FILE = "model_ema.pdparams"  # present in the checkpoints of runs with an EMA
 _UNIT = re.compile(r"step_(\d{7,})")
 _TMP = ".tmp-"  # prefix of a checkpoint folder being written
 _ATOMIC_TMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # rdrop_paddle.io.atomic_write's temporary files
@@ -40,7 +43,7 @@ class Damaged(Exception):
     """A checkpoint folder that is not complete; the message says why."""
 
 
-MAX_MANIFEST = 1 << 16  # bytes; a manifest is a few hundred
+MAX_MANIFEST = 1 << 22  # bytes; a manifest is a few hundred, plus the class names
 
 
 def manifest(path: str) -> dict:
@@ -53,11 +56,19 @@ def manifest(path: str) -> dict:
         found = json.loads(text)
         files = found["files"]
         if not all(_is_count(found[k]) for k in ("step", "best_step")) or not all(
-                _is_count(files[n]["bytes"]) and isinstance(files[n]["sha256"], str) for n in FILES):
+                _is_count(files[n]["bytes"]) and isinstance(files[n]["sha256"], str) for n in _listed(files)):
             raise ValueError("step, best_step or a file entry is not what this package writes")
+        names = found.setdefault("class_names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("class_names is not a list of strings")
         return found
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise Damaged(f"manifest.json: {type(e).__name__}: {e}"[:300]) from None
+
+
+def _listed(files: dict) -> tuple[str, ...]:
+    """The checkpoint files a manifest lists: both required ones, and the EMA if written."""
+    return FILES + ((EMA_FILE,) if EMA_FILE in files else ())
 
 
 def _is_count(v) -> bool:
@@ -69,7 +80,7 @@ def verify(path: str) -> dict:
     missing or differs from it."""
     found = manifest(path)
     try:
-        for name in FILES:
+        for name in _listed(found["files"]):
             file = os.path.join(path, name)
             expected = found["files"][name]
             if os.path.getsize(file) != expected["bytes"] or sha256(file) != expected["sha256"]:
@@ -79,17 +90,21 @@ def verify(path: str) -> dict:
         raise Damaged(f"{type(e).__name__}: {e}") from None
 
 
-def read(path: str) -> tuple[dict, dict]:
-    """``(weights, train state)`` of a checkpoint folder, as NumPy arrays (read without running
-    code; :func:`verify` it first, as :meth:`CheckpointManager.resume_from` does)."""
-    return load_paddle(os.path.join(path, "model.pdparams")), load_paddle(os.path.join(path, "train.pdopt"))
+def read(path: str, ema: bool = False) -> tuple[dict, dict]:
+    """``(weights, train state)`` of a checkpoint folder, as NumPy arrays, with ``ema`` the
+    EMA weights as the state's ``"ema"`` (read without running code; :func:`verify` it
+    first, as :meth:`CheckpointManager.resume_from` does)."""
+    state = load_paddle(os.path.join(path, "train.pdopt"))
+    if ema and isinstance(state, dict):
+        state = {**state, "ema": load_paddle(os.path.join(path, EMA_FILE))}
+    return load_paddle(os.path.join(path, "model.pdparams")), state
 
 
 def _load(path: str, check: Callable[[str, dict, dict], None]) -> tuple[str, dict, dict]:
     """Verify, read and ``check`` checkpoint ``path``: any failure is :class:`Damaged`."""
-    verify(path)
+    found = verify(path)
     try:
-        weights, state = read(path)
+        weights, state = read(path, EMA_FILE in found["files"])
         check(path, weights, state)
     except ValueError as e:  # a refused pickle, or a state check (UserInputError is one)
         raise Damaged(str(e)[:300]) from None
@@ -108,6 +123,7 @@ class CheckpointManager:
         self.output_dir, self.keep, self.notice, self.writable = output_dir, keep, notice, writable
         self.dir = os.path.join(output_dir, "checkpoints")
         self.best_path = os.path.join(output_dir, "best.pdparams")
+        self.best_ema_path = os.path.join(output_dir, "best_ema.pdparams")
 
     def path(self, step: int) -> str:
         return os.path.join(self.dir, f"step_{step:07d}")
@@ -117,15 +133,18 @@ class CheckpointManager:
         names = os.listdir(self.dir) if os.path.isdir(self.dir) else []
         return sorted(int(m.group(1)) for m in map(_UNIT.fullmatch, names) if m)
 
-    def save(self, step: int, weights: dict, train_state: dict, best_step: int = 0) -> str:
+    def save(self, step: int, weights: dict, train_state: dict, best_step: int = 0, ema: dict | None = None,
+             class_names: list[str] | None = None) -> str:
         """Write checkpoint ``step`` as one unit; an existing one of that step is replaced.
-        ``best_step``: the checkpoint of the best evaluation so far (kept by :meth:`rotate`)."""
+        ``best_step``: the checkpoint of the best evaluation so far (kept by :meth:`rotate`);
+        ``ema``: the EMA weights; ``class_names`` are recorded in the manifest."""
         final = self.path(step)
         tmp = os.path.join(self.dir, f"{_TMP}step_{step:07d}-{uuid.uuid4().hex[:8]}")
         try:
             os.makedirs(tmp)
-            manifest = {"step": step, "best_step": best_step, "files": {}}
-            for name, obj in zip(FILES, (weights, train_state)):
+            manifest = {"step": step, "best_step": best_step, "files": {}, "class_names": list(class_names or [])}
+            objects = (weights, train_state) + ((ema,) if ema is not None else ())
+            for name, obj in zip(FILES + (EMA_FILE,), objects):
                 save_paddle(obj, os.path.join(tmp, name))
                 file = os.path.join(tmp, name)
                 manifest["files"][name] = {"bytes": os.path.getsize(file), "sha256": sha256(file)}
@@ -192,16 +211,20 @@ class CheckpointManager:
         return True
 
     def link_best(self, step: int) -> None:
-        """Make ``best.pdparams`` the weights of checkpoint ``step`` (replaced atomically)."""
-        source = os.path.join(self.path(step), "model.pdparams")
+        """Make ``best.pdparams`` (and ``best_ema.pdparams``) the weights of checkpoint ``step``
+        (replaced atomically)."""
+        for name, target in (("model.pdparams", self.best_path), (EMA_FILE, self.best_ema_path)):
+            source = os.path.join(self.path(step), name)
+            if name == EMA_FILE and not os.path.isfile(source):
+                continue
 
-        def place(tmp: str) -> None:
-            try:
-                os.link(source, tmp)
-            except OSError:  # no hard links on this file system
-                shutil.copyfile(source, tmp)
+            def place(tmp: str, source=source) -> None:
+                try:
+                    os.link(source, tmp)
+                except OSError:  # no hard links on this file system
+                    shutil.copyfile(source, tmp)
 
-        atomic_write(self.best_path, place)
+            atomic_write(target, place)
 
     def best_is(self, step: int) -> bool:
         """Whether ``best.pdparams`` holds the weights of checkpoint ``step`` (the same file,

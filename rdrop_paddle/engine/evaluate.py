@@ -31,10 +31,23 @@ def eval_loader(dataset, batch_size: int, num_workers: int = 0) -> Loader:
                   num_workers)
 
 
+def evaluate_run(model: paddle.nn.Layer, raw: paddle.nn.Layer, ema, loader, show_progress: bool = False,
+                 should_stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
+    """:func:`evaluate` of ``model``; with an EMA (of ``raw``, the layer ``model`` runs) also of
+    the averaged weights, as ``ema_top1``, ``ema_top5`` and ``ema_loss``."""
+    metrics = evaluate(model, loader, show_progress, should_stop)
+    if metrics is None or ema is None:
+        return metrics
+    with ema.applied(raw):
+        averaged = evaluate(model, loader, show_progress, should_stop)
+    return None if averaged is None else {**metrics, **{f"ema_{k}": averaged[k] for k in ("top1", "top5", "loss")}}
+
+
 @paddle.no_grad()
 def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
-             should_stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
-    """``{'top1', 'top5', 'loss', 'count'}`` over the whole (sharded) set, summed over ranks.
+             should_stop: Optional[Callable[[], bool]] = None, num_classes: int = 0) -> Optional[dict]:
+    """``{'top1', 'top5', 'loss', 'count'}`` over the whole (sharded) set, summed over ranks;
+    with ``num_classes`` also ``per_class``: ``[hits, samples]`` of each class.
 
     ``loss`` is the mean NLL; it is NaN if any logit was not finite.  Returns None if
     ``should_stop()`` became true on the way (the caller is shutting down).
@@ -42,6 +55,7 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
     was_training = model.training
     model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
+    per_class = np.zeros((2, num_classes))  # top-1 hits and samples of each class
     if show_progress and sys.stderr.isatty():
         from tqdm import tqdm
 
@@ -59,6 +73,9 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
                 nll = float("nan")
             y = labels.numpy().reshape(-1)
             totals += [*topk_correct(values, y), nll, len(y)]
+            if num_classes:
+                np.add.at(per_class, (0, y), (values.argmax(axis=1) == y))
+                np.add.at(per_class, (1, y), 1)
     except DataLoadingError as e:  # the other ranks learn of it below instead of waiting
         if dist.world_size() == 1:
             raise
@@ -71,8 +88,11 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
         model.train()
     if stopped:
         return None
-    top1, top5, nll, count = dist.all_reduce_sum(totals.tolist())
+    summed = dist.all_reduce_sum(totals.tolist() + per_class.ravel().tolist())
+    top1, top5, nll, count = summed[:4]
     if count == 0:
         raise UserInputError("evaluation over an empty validation set")
-    return {"top1": 100.0 * top1 / count, "top5": 100.0 * top5 / count,
-            "loss": nll / count, "count": int(count)}
+    result = {"top1": 100.0 * top1 / count, "top5": 100.0 * top5 / count, "loss": nll / count, "count": int(count)}
+    if num_classes:
+        result["per_class"] = np.asarray(summed[4:]).reshape(2, num_classes).astype(int).T.tolist()
+    return result

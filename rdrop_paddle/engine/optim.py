@@ -40,18 +40,26 @@ def no_weight_decay(name: str, param) -> bool:
 def build_optimizer(cfg: OptimizerConfig, model: paddle.nn.Layer, scheduler) -> paddle.optimizer.Optimizer:
     """SGD with momentum (``v = m*v + g; p -= lr*v``, as torch) or AdamW; global-norm clip.
 
-    Weight decay applies to weight matrices only (:func:`no_weight_decay`).
+    Weight decay applies to weight matrices only (:func:`no_weight_decay`).  With
+    ``layer_decay < 1`` each layer's lr is scaled (:mod:`~rdrop_paddle.engine.layer_decay`)
+    through parameter groups, which Paddle supports on CPU and GPU alike (AdamW's
+    ``lr_ratio`` is GPU-only).
     """
     clip = paddle.nn.ClipGradByGlobalNorm(cfg.grad_clip) if cfg.grad_clip > 0 else None
     named = list(model.named_parameters())
     decayed = {p.name for n, p in named if not no_weight_decay(n, p)}
     params = [p for _, p in named]
+    if cfg.layer_decay < 1.0:
+        from rdrop_paddle.engine.layer_decay import param_groups
+
+        wd = cfg.weight_decay if cfg.name == "adamw" else paddle.regularizer.L2Decay(cfg.weight_decay)
+        params = param_groups(model, cfg.layer_decay, decayed, wd if cfg.weight_decay else 0.0)
     if cfg.name == "adamw":
         return paddle.optimizer.AdamW(learning_rate=scheduler, parameters=params,
                                       weight_decay=cfg.weight_decay, grad_clip=clip,
                                       apply_decay_param_fun=lambda name: name in decayed)
     groups = params
-    if cfg.weight_decay:
+    if cfg.weight_decay and cfg.layer_decay >= 1.0:
         groups = [{"params": [p for p in params if p.name in decayed],
                    "weight_decay": paddle.regularizer.L2Decay(cfg.weight_decay)},
                   {"params": [p for p in params if p.name not in decayed], "weight_decay": 0.0}]

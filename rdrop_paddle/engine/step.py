@@ -35,7 +35,7 @@ class TrainStep:
 
     def __init__(self, model, criterion, optimizer, scheduler, mode: str, accum: int,
                  amp: str = "off", amp_level: str = "O1", distributed: bool = False,
-                 raw_model=None, sync_by_hand: bool = False) -> None:
+                 raw_model=None, sync_by_hand: bool = False, ema=None) -> None:
         self.model, self.criterion, self.optimizer, self.scheduler = model, criterion, optimizer, scheduler
         self.raw_model = raw_model or model  # the unwrapped layer, for parameter names
         self.mode, self.accum, self.distributed = mode, accum, distributed
@@ -46,6 +46,7 @@ class TrainStep:
         self.input_shape = None  # [micro, C, H, W]: the stand-in batch of a rank whose data failed
         self.failure = None  # the DataLoadingError of this rank (data parallel only)
         self.reader_seconds = 0.0  # time spent waiting for batches (the caller resets it)
+        self.ema = ema  # a ModelEma of raw_model, updated after each optimizer step, or None
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -103,6 +104,8 @@ class TrainStep:
             self.scaler.update()
         else:
             self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.raw_model)
         self.discard()
 
     def discard(self) -> None:

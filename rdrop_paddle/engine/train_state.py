@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rdrop_paddle.engine.checkpoint import manifest
 from rdrop_paddle.io import as_weights, check_fits
 
 PROGRESS = ("step", "best_top1", "best_step", "position")
@@ -91,9 +92,14 @@ def check_checkpoint(path: str, weights: dict, state: dict, shapes: dict[str, tu
     as_weights(weights, dict.fromkeys(weights, np.float32), "model.pdparams")
     if not isinstance(state, dict) or not {"optimizer", "scheduler", "progress", "config"} <= set(state):
         raise ValueError("train.pdopt does not hold optimizer, scheduler, progress and config")
-    step = int(path.rstrip("/").rsplit("_", 1)[-1])
+    step = manifest(path)["step"]  # verified before: the folder may have been renamed
     _progress(state["progress"], step)
     _schedule(state["scheduler"], "scheduler")
     _optimizer(state["optimizer"], shapes, step)
+    if "ema" in state:
+        if not isinstance(state["ema"], dict):
+            raise ValueError("model_ema.pdparams is not a state dict")
+        check_fits({k: tuple(getattr(v, "shape", ())) for k, v in state["ema"].items()}, shapes, "model_ema.pdparams")
+        as_weights(state["ema"], dict.fromkeys(state["ema"], np.float32), "model_ema.pdparams")
     if not isinstance(state["config"], dict) or not (state.get("scaler") is None or isinstance(state["scaler"], dict)):
         raise ValueError("train.pdopt's config or scaler state is not a dict")

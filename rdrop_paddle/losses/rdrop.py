@@ -29,22 +29,40 @@ def log_softmax(logits: paddle.Tensor) -> paddle.Tensor:
     return z - paddle.logsumexp(z, axis=-1, keepdim=True)
 
 
-def cross_entropy(logits: paddle.Tensor, label: paddle.Tensor, reduction: str = "mean",
-                  ignore_index: int = -100, keep: Optional[paddle.Tensor] = None) -> paddle.Tensor:
-    """NLL of integer labels ``[...]`` under ``[..., C]`` logits, 'mean' or 'sum'.
+def is_soft(label: paddle.Tensor, logits: paddle.Tensor) -> bool:
+    """Whether ``label`` holds ``[..., C]`` probabilities (Mixup/CutMix targets) rather than ids."""
+    return len(label.shape) == len(logits.shape) and label.dtype in (paddle.float32, paddle.float64,
+                                                                     paddle.float16, paddle.bfloat16)
 
-    Positions whose label is ``ignore_index``, or where ``keep`` (same shape as the label,
-    True = counted) is False, contribute nothing; 'mean' divides by the positions counted,
-    as ``paddle.nn.functional.cross_entropy(ignore_index=...)`` does.
+
+def cross_entropy(logits: paddle.Tensor, label: paddle.Tensor, reduction: str = "mean",
+                  ignore_index: int = -100, keep: Optional[paddle.Tensor] = None,
+                  label_smoothing: float = 0.0) -> paddle.Tensor:
+    """Cross-entropy of ``[..., C]`` logits against integer labels ``[...]`` or probability
+    targets ``[..., C]``, 'mean' or 'sum'.
+
+    With ``label_smoothing`` eps the target is ``(1 - eps) * y + eps / C`` (Szegedy et al.,
+    2016; ``torch.nn.functional.cross_entropy(label_smoothing=eps)`` and timm's smoothed
+    Mixup targets).  Positions whose label is ``ignore_index``, or where ``keep`` (label
+    shape without the class axis, True = counted) is False, contribute nothing; 'mean'
+    divides by the positions counted, as ``paddle.nn.functional.cross_entropy`` does.
     """
-    logp = log_softmax(logits).reshape([-1, logits.shape[-1]])
-    label = label.reshape([-1]).astype("int64")
-    valid = label != ignore_index
+    classes = logits.shape[-1]
+    logp = log_softmax(logits).reshape([-1, classes])
+    if is_soft(label, logits):
+        target = label.reshape([-1, classes]).astype("float32")
+        valid = paddle.ones([target.shape[0]], dtype="bool")
+        per_position = -(target * logp).sum(axis=-1)
+    else:
+        label = label.reshape([-1]).astype("int64")
+        valid = label != ignore_index
+        safe = paddle.where(valid, label, paddle.zeros_like(label))
+        per_position = -paddle.take_along_axis(logp, safe.unsqueeze(-1), axis=-1).squeeze(-1)
+    if label_smoothing:  # (1 - eps) * CE(y) + eps * CE(uniform), for ids and probabilities alike
+        per_position = (1.0 - label_smoothing) * per_position - label_smoothing * logp.mean(axis=-1)
     if keep is not None:
         valid = paddle.logical_and(valid, keep.reshape([-1]).astype("bool"))
-    safe = paddle.where(valid, label, paddle.zeros_like(label))
-    picked = paddle.take_along_axis(logp, safe.unsqueeze(-1), axis=-1).squeeze(-1)
-    nll = -(picked * valid.astype("float32")).sum()
+    nll = (per_position * valid.astype("float32")).sum()
     if reduction == "sum":
         return nll
     return nll / paddle.clip(valid.astype("float32").sum(), min=1.0)
@@ -154,16 +172,19 @@ class RDropCrossEntropy(nn.Layer):
         ignore_index: label that adds nothing to CE (``paddle.nn.functional.cross_entropy``).
         detach_target: the KL gradient, as :class:`RDropLoss`.  ``False`` (default) is the
             official code's full gradient, which the CIFAR-100 result was trained with.
+        label_smoothing: eps of the CE targets ``(1 - eps) * y + eps / C`` (the official
+            translation scripts combine R-Drop with it); the KL term is unchanged.
 
     ``forward(p, q, label, pad_mask=None)``: ``label`` is ``[B]`` for ``[B, C]`` logits or
-    ``[B, T]`` for ``[B, T, C]``; ``pad_mask`` (True = kept, e.g. an attention mask) removes
+    ``[B, T]`` for ``[B, T, C]``, or float probabilities of the logits' shape (Mixup/CutMix
+    targets: both passes see the same mixed input, CE takes the soft targets); ``pad_mask`` (True = kept, e.g. an attention mask) removes
     positions from both CE and KL.  CE is the mean over counted positions; ``ce`` and ``kl``
     in the result are the terms as they enter ``loss = ce + alpha * kl``.
     """
 
     def __init__(self, alpha: float = 0.3, convention: str = "vit_src",
                  kl_batch_size: Optional[int] = None, ignore_index: int = -100,
-                 detach_target: bool = False) -> None:
+                 detach_target: bool = False, label_smoothing: float = 0.0) -> None:
         super().__init__()
         if convention not in CONVENTIONS:
             raise ValueError(
@@ -172,6 +193,9 @@ class RDropCrossEntropy(nn.Layer):
             raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
         self.alpha, self.convention = float(alpha), convention
         self.kl_batch_size, self.ignore_index = kl_batch_size or None, ignore_index
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
         self.kl = RDropLoss(reduction="none", detach_target=detach_target)
 
     @property
@@ -189,7 +213,8 @@ class RDropCrossEntropy(nn.Layer):
         keep = self._keep_positions(pad_mask, p)
 
         def ce(logits):
-            return cross_entropy(logits, label, ignore_index=self.ignore_index, keep=keep)
+            return cross_entropy(logits, label, ignore_index=self.ignore_index, keep=keep,
+                                 label_smoothing=self.label_smoothing)
 
         if not self.needs_two_passes:
             value = ce(p)

@@ -1,0 +1,43 @@
+"""What the training log records beyond the step lines: the first line's notes on the
+fine-tuning options, and each evaluation (raw and EMA weights, the best so far)."""
+from __future__ import annotations
+
+import math
+
+from rdrop_paddle.config import Config
+from rdrop_paddle.errors import TrainingDiverged
+
+
+def record_eval(metrics: dict, step: int, progress, log, writer) -> bool:
+    """Log an evaluation and update ``progress.best_top1`` / ``best_step``; True if it is a new
+    best (on the EMA weights when the run keeps an EMA).  A non-finite one stops the run."""
+    if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
+        raise TrainingDiverged(f"evaluation at step {step} gives non-finite logits (loss "
+                               f"{metrics['loss']}); nothing was saved")
+    key = "ema_top1" if "ema_top1" in metrics else "top1"  # with an EMA, the best is the EMA's
+    new_best = metrics[key] > progress.best_top1
+    if new_best:
+        progress.best_top1, progress.best_step = metrics[key], step
+    ema = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("ema_top1", "ema_top5") if k in metrics)
+    log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
+             f"loss: {metrics['loss']:.5f}, {ema}best_top1: {progress.best_top1:.2f}")
+    writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss", "ema_top1", "ema_top5", "ema_loss")
+                if k in metrics}, step)
+    return new_best
+
+
+def recipe_notes(cfg: Config, train_set) -> str:
+    """What the first log line adds about the fine-tuning options that are on."""
+    d, notes = cfg.Data, []
+    if cfg.Optimizer.layer_decay < 1.0:
+        notes.append(f"layer_decay {cfg.Optimizer.layer_decay} (lr x decay^(L - layer), L = "
+                     f"{cfg.Model.name} blocks + 1)")
+    if cfg.Model.ema_decay:
+        notes.append(f"EMA decay {cfg.Model.ema_decay} (best on the EMA weights)")
+    if d.mixup or d.cutmix:
+        notes.append(f"mixup {d.mixup}, cutmix {d.cutmix}, mix_prob {d.mix_prob}")
+    if cfg.Loss.label_smoothing:
+        notes.append(f"label_smoothing {cfg.Loss.label_smoothing}")
+    if getattr(train_set, "skipped_files", 0):
+        notes.append(f"{train_set.skipped_files} non-image file(s) ignored")
+    return "".join(f"; {n}" for n in notes)

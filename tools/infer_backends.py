@@ -1,0 +1,210 @@
+"""Inference backends for an exported ViT on this CPU, against PyTorch eager, in one run.
+
+    python tools/infer_backends.py [--model vit_base_patch16] [--sizes 224,384] [--batches 1,8]
+                                   [--repeats 10] [--threads N] [--json out.json]
+
+For each image size: a transformers ``ViTForImageClassification`` (PyTorch eager, its
+default SDPA attention) with seeded random weights is the anchor; the same weights go
+through the package's HF mapper into the package ViT, which is exported
+(``rdrop_paddle.deploy.export``, with ONNX) and run by
+
+- Paddle Inference as ``tools/infer.py`` configures it (IR passes on, oneDNN Paddle's default),
+- Paddle Inference with oneDNN on, and with oneDNN off,
+- ONNX Runtime as ``tools/infer.py`` configures it (graph optimisation level ALL),
+- ONNX Runtime on the model rewritten by ``onnxruntime.transformers.optimizer`` (ViT attention,
+  LayerNorm, GELU and bias fusions),
+- reduced precision, not eligible as a default (logits move by more than 1e-4): Paddle
+  Inference with oneDNN bf16 (AMX/AVX512-BF16 CPUs), ONNX Runtime with int8 dynamic
+  quantisation of the weights (``onnxruntime.quantization.quantize_dynamic``).
+
+``--int8-top1 RUN_DIR`` also exports a quickstart run's ``best.pdparams`` and reports the
+top-1 on the digits' held-out split through ONNX Runtime in fp32 and int8.
+
+Every cell: warm-up batches, then the median of ``--repeats`` timed batches (ms per image),
+speed as a ratio to PyTorch eager at the same size and batch, and the largest absolute
+logit difference to PyTorch.  Needs torch, transformers, paddle2onnx and onnxruntime.
+"""
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
+import numpy as np
+
+WIDTHS = {"vit_tiny_patch16": (192, 12, 3), "vit_small_patch16": (384, 12, 6), "vit_base_patch16": (768, 12, 12)}
+
+
+def _time(run, batch: np.ndarray, warmup: int, repeats: int) -> tuple[float, np.ndarray]:
+    for _ in range(warmup):
+        out = run(batch)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = run(batch)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * statistics.median(times) / len(batch), np.asarray(out)
+
+
+def _torch_anchor(model: str, size: int, classes: int, threads: int):
+    import torch
+    from transformers import ViTForImageClassification
+
+    from rdrop_paddle.convert.hf import vit_config
+
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    hidden, layers, heads = WIDTHS[model]
+    config = vit_config(hidden, layers, heads, image=size, classes=classes)
+    config._attn_implementation = "sdpa"  # what transformers uses unless told otherwise
+    net = ViTForImageClassification(config).eval()
+    with torch.no_grad():  # a non-zero head, so that logits differences mean something
+        net.classifier.weight.normal_(0, 0.02)
+
+    def run(batch):
+        with torch.inference_mode():
+            return net(pixel_values=torch.from_numpy(batch)).logits.numpy()
+    return net, run
+
+
+def _export(net, model: str, size: int, classes: int, out: str) -> None:
+    import paddle
+
+    from rdrop_paddle.convert import convert_state_dict, target_shapes
+    from rdrop_paddle.deploy import export
+    from rdrop_paddle.models import build_model
+
+    source = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    state, _ = convert_state_dict(source, "hf", target_shapes(f"{model}_{size}", classes, size))
+    layer = build_model(f"{model}_{size}", num_classes=classes, image_size=size)
+    layer.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
+    export(layer, out, size, 3, [str(i) for i in range(classes)], onnx_opset=17)
+
+
+def _ort_fused(model_dir: str, model: str, threads: int):
+    import onnxruntime
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    hidden, _, heads = WIDTHS[model]
+    fused = os.path.join(model_dir, "model.fused.onnx")
+    optimize_model(os.path.join(model_dir, "model.onnx"), model_type="vit", num_heads=heads,
+                   hidden_size=hidden, opt_level=1).save_model_to_file(fused)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = threads, 3
+    session = onnxruntime.InferenceSession(fused, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})[0]
+
+
+def _paddle_bf16(model_dir: str, threads: int):
+    import paddle
+
+    from rdrop_paddle.deploy import PREFIX, _model_file
+
+    config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(threads)
+    config.enable_mkldnn()
+    config.enable_mkldnn_bfloat16()
+    config.disable_glog_info()
+    predictor = paddle.inference.create_predictor(config)
+
+    def run(batch):
+        handle = predictor.get_input_handle(predictor.get_input_names()[0])
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(batch)
+        predictor.run()
+        return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    return run
+
+
+def _ort_int8(model_dir: str, threads: int):
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    int8 = os.path.join(model_dir, "model.int8.onnx")
+    if not os.path.isfile(int8):
+        quantize_dynamic(os.path.join(model_dir, "model.onnx"), int8, weight_type=QuantType.QInt8)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = threads, 3
+    session = onnxruntime.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})[0]
+
+
+def int8_top1(run_dir: str, threads: int) -> dict:
+    """Top-1 of a quickstart run's best weights on the digits' held-out split, fp32 vs int8 (ONNX Runtime)."""
+    from rdrop_paddle.commands.model import load_weights, model_from_config
+    from rdrop_paddle.config import load_config
+    from rdrop_paddle.data import build_datasets
+    from rdrop_paddle.deploy import export
+    from rdrop_paddle.deploy_onnx import onnxruntime_session
+
+    cfg = load_config(os.path.join(run_dir, "config.yaml"))
+    model = model_from_config(cfg.Model)
+    load_weights(model, os.path.join(run_dir, "best.pdparams"))
+    _, val = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, model.in_chans)
+    x = np.stack([val[i][0] for i in range(len(val))])
+    with tempfile.TemporaryDirectory() as out:
+        export(model, out, cfg.Model.image_size, model.in_chans, val.class_names, onnx_opset=17)
+        fp32, int8 = onnxruntime_session(out, threads)(x), _ort_int8(out, threads)(x)
+    return {name: 100.0 * float((logits.argmax(1) == val.labels).mean()) for name, logits in
+            (("fp32", fp32), ("int8", int8))} | {"images": len(val)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="vit_base_patch16", choices=sorted(WIDTHS))
+    parser.add_argument("--sizes", default="224,384")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--json", default="")
+    parser.add_argument("--int8-top1", default="", metavar="RUN_DIR", help="a quickstart run folder")
+    args = parser.parse_args()
+    if args.int8_top1:
+        print(f"int8 check on the quickstart's held-out split: {int8_top1(args.int8_top1, args.threads)}")
+
+    from rdrop_paddle.deploy import paddle_inference_session
+    from rdrop_paddle.deploy_onnx import onnxruntime_session
+
+    rows = []
+    print("| size | batch | backend | ms/img | x PyTorch eager | max abs logit diff |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for size in (int(s) for s in args.sizes.split(",")):
+        net, torch_run = _torch_anchor(args.model, size, args.classes, args.threads)
+        with tempfile.TemporaryDirectory() as out:
+            _export(net, args.model, size, args.classes, out)
+            backends = {
+                "PyTorch eager (transformers)": torch_run,
+                "Paddle Inference (tools/infer.py default)": paddle_inference_session(out, cpu_threads=args.threads),
+                "Paddle Inference, oneDNN on": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=True),
+                "Paddle Inference, oneDNN off": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=False),
+                "ONNX Runtime (tools/infer.py default)": onnxruntime_session(out, args.threads),
+                "ONNX Runtime, ViT fusions": _ort_fused(out, args.model, args.threads),
+                "Paddle Inference, oneDNN bf16 (reduced precision)": _paddle_bf16(out, args.threads),
+                "ONNX Runtime, int8 dynamic (reduced precision)": _ort_int8(out, args.threads),
+            }
+            for batch_size in (int(b) for b in args.batches.split(",")):
+                batch = np.random.RandomState(size + batch_size).randn(batch_size, 3, size, size).astype("float32")
+                anchor_ms, reference = None, None
+                for name, run in backends.items():
+                    ms, logits = _time(run, batch, args.warmup, args.repeats)
+                    if anchor_ms is None:
+                        anchor_ms, reference = ms, logits
+                    row = {"size": size, "batch": batch_size, "backend": name, "ms_per_image": ms,
+                           "speedup": anchor_ms / ms, "max_abs_diff": float(np.abs(logits - reference).max())}
+                    rows.append(row)
+                    print(f"| {size} | {batch_size} | {name} | {ms:.1f} | {row['speedup']:.2f} | "
+                          f"{row['max_abs_diff']:.1e} |", flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"threads": args.threads, "repeats": args.repeats, "rows": rows}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
