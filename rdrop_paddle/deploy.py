@@ -154,7 +154,7 @@ def list_images(paths: list[str]) -> list[str]:
 
 
 def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: int | None = None,
-                             mkldnn: bool | None = None) -> Callable[[np.ndarray], np.ndarray]:
+                             mkldnn: bool | None = None, precision: str = "fp32") -> Callable[[np.ndarray], np.ndarray]:
     """A function from a float32 ``[N, C, H, W]`` batch to logits, by Paddle Inference.
     On CPU: ``cpu_threads`` (default: the cores this process may use) and ``mkldnn``
     (oneDNN kernels on or off; None keeps Paddle's default)."""
@@ -164,10 +164,12 @@ def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: i
     else:
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(cpu_threads or len(os.sched_getaffinity(0)))
-        if mkldnn:
+        if mkldnn or precision == "bf16":
             config.enable_mkldnn()
         elif mkldnn is False:
             config.disable_mkldnn()
+        if precision == "bf16":  # oneDNN bfloat16 kernels: AMX / AVX512-BF16 CPUs
+            config.enable_mkldnn_bfloat16()
     config.disable_glog_info()
     try:
         predictor = paddle.inference.create_predictor(config)
@@ -197,7 +199,7 @@ class Predictor:
     ``model.onnx``), with the preprocessing of ``infer_cfg.json``."""
 
     def __init__(self, model_dir: str, device: str = "cpu", backend: str = "paddle",
-                 cpu_threads: int | None = None, mkldnn: bool | None = None) -> None:
+                 cpu_threads: int | None = None, mkldnn: bool | None = None, precision: str = "fp32") -> None:
         if not os.path.isdir(model_dir):
             raise UserInputError(f"model folder not found: {model_dir}")
         self.cfg = load_infer_config(model_dir)
@@ -206,7 +208,7 @@ class Predictor:
 
             self.run = onnxruntime_session(model_dir, cpu_threads)
         else:
-            self.run = paddle_inference_session(model_dir, device, cpu_threads, mkldnn)
+            self.run = paddle_inference_session(model_dir, device, cpu_threads, mkldnn, precision)
         self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"],
                                        self.cfg["crop_pct"], self.cfg["resize"])
 

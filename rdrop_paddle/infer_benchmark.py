@@ -31,11 +31,12 @@ def benchmark(predictor, paths: list[str], batch_size: int, warmup: int = 2, rep
             "total_ms": float(per_image.sum())}
 
 
-def report(stats: dict, model: str, backend: str, threads: int | str, mkldnn: bool | None) -> str:
+def report(stats: dict, model: str, backend: str, threads: int | str, mkldnn: bool | None,
+           precision: str = "fp32") -> str:
     """The lines ``--benchmark`` prints."""
     onednn = {None: "default", True: "on", False: "off"}[mkldnn]
     return "\n".join([
-        f"benchmark: model: {model}, precision: fp32, batch_size: {stats['batch_size']}, "
+        f"benchmark: model: {model}, precision: {precision}, batch_size: {stats['batch_size']}, "
         f"cpu_threads: {threads}, backend: {backend}, oneDNN: {onednn}, warmup: {stats['warmup']}, "
         f"repeats: {stats['repeats']}",
         f"benchmark: preprocess: {stats['preprocess_ms']:.3f} ms/img, inference: {stats['inference_ms']:.3f} "

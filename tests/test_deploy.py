@@ -78,6 +78,23 @@ def test_other_image_modes_predict_as_the_grey_file(exported, tmp_path):
         np.testing.assert_array_equal(row, logits[0])
 
 
+def test_bf16_inference_stays_close_to_fp32(exported, tmp_path):
+    """--precision bf16 (oneDNN bfloat16): logits within bf16 rounding of fp32, nearly every top-1
+    the same, named in the benchmark line; other backends refuse it in one line."""
+    _, model_dir, pngs, _ = exported
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--precision", precision,
+                       "--benchmark", "--repeats", 1, "--out", tmp_path / f"{precision}.json")
+        assert res.returncode == 0 and f"precision: {precision}," in res.stdout, res.stderr[-2000:]
+        outs[precision] = np.array([p["logits"] for p in json.loads((tmp_path / f"{precision}.json").read_text())["predictions"]])
+    scale = np.abs(outs["fp32"]).max()
+    assert np.abs(outs["bf16"] - outs["fp32"]).max() <= 0.05 * scale
+    assert (outs["bf16"].argmax(1) == outs["fp32"].argmax(1)).mean() >= 0.97
+    assert "--precision bf16 is Paddle Inference's oneDNN on CPU" in one_error_line(run_tool(
+        "tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--precision", "bf16", "--backend", "onnxruntime"))
+
+
 def test_onnx_runtime_predicts_as_paddle_inference(exported, tmp_path):
     import onnx
 

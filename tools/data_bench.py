@@ -5,9 +5,9 @@
 Decode + augment throughput (images/s in one process = one worker) at ``--size`` px from
 JPEG files of ImageNet's typical size (500 x 375, written from smooth random colour fields),
 for the recipe transform, + flip and colour jitter, + RandAugment (rand-m9-mstd0.5-inc1),
-+ random erasing, and the Mixup/CutMix batch op per batch of 64.  Then the resident memory
-of a process after building a ``Data.name: folder`` data set of N tiny PNG files, for each N
-of ``--rss`` (each in a fresh process): only the path list should grow with N.
++ random erasing, and the Mixup/CutMix batch op per batch of 64.  Then the resident memory a
+fresh process adds by building a ``Data.name: folder`` data set of N tiny PNG files (hard
+links of one), for each N of ``--rss``: only the path list should grow with N.
 """
 import argparse
 import os
@@ -61,18 +61,23 @@ def throughput(paths: list[str], samples: int, size: int) -> dict[str, float]:
 
 
 RSS_CHILD = """
-import resource, sys
+import sys
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data import build_datasets
+
+def rss_kib():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+
 cfg = load_config(None, ["Data.name=folder", f"Data.root={sys.argv[1]}"])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = rss_kib()
 train, val = build_datasets(cfg.Data, 8, 0, 1)
-print(len(train) + len(val), before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(len(train) + len(val), before, rss_kib())
 """
 
 
 def lazy_rss(count: int, folder: str) -> tuple[int, float]:
-    """``(images listed, MiB of peak RSS added by building the data set)`` for ``count`` PNG files."""
+    """``(images listed, MiB of resident memory added by building the data set)`` for ``count`` PNG files."""
     pixel = os.path.join(folder, "pixel.png")
     Image.new("L", (2, 2), 7).save(pixel)
     data = os.path.join(folder, f"n{count}")
@@ -97,7 +102,7 @@ def main() -> None:
         print(f"| data path at {args.size} px, one worker | images/s |\n| --- | --- |")
         for name, rate in rates.items():
             print(f"| {name} | {rate:.0f} |")
-        print("\n| files in the folder | peak RSS added by building the data set |\n| --- | --- |")
+        print("\n| files in the folder | resident memory added by building the data set |\n| --- | --- |")
         for count in (int(c) for c in args.rss.split(",") if c):
             n, mib = lazy_rss(count, tmp)
             print(f"| {n:,} | {mib:.1f} MiB |")

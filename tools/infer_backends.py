@@ -8,17 +8,17 @@ default SDPA attention) with seeded random weights is the anchor; the same weigh
 through the package's HF mapper into the package ViT, which is exported
 (``rdrop_paddle.deploy.export``, with ONNX) and run by
 
-- Paddle Inference as ``tools/infer.py`` configures it (IR passes on, oneDNN Paddle's default),
+- Paddle Inference as ``tools/infer.py --backend paddle`` configures it (IR passes on, oneDNN Paddle's default),
 - Paddle Inference with oneDNN on, and with oneDNN off,
-- ONNX Runtime as ``tools/infer.py`` configures it (graph optimisation level ALL),
+- ONNX Runtime as ``tools/infer.py --backend onnxruntime`` configures it (graph optimisation level ALL),
 - ONNX Runtime on the model rewritten by ``onnxruntime.transformers.optimizer`` (ViT attention,
   LayerNorm, GELU and bias fusions),
 - reduced precision, not eligible as a default (logits move by more than 1e-4): Paddle
-  Inference with oneDNN bf16 (AMX/AVX512-BF16 CPUs), ONNX Runtime with int8 dynamic
+  Inference with oneDNN bf16 (``tools/infer.py --precision bf16``; AMX/AVX512-BF16 CPUs), ONNX Runtime with int8 dynamic
   quantisation of the weights (``onnxruntime.quantization.quantize_dynamic``).
 
 ``--int8-top1 RUN_DIR`` also exports a quickstart run's ``best.pdparams`` and reports the
-top-1 on the digits' held-out split through ONNX Runtime in fp32 and int8.
+top-1 on the digits' held-out split in fp32, int8 (ONNX Runtime) and bf16 (Paddle Inference).
 
 Every cell: warm-up batches, then the median of ``--repeats`` timed batches (ms per image),
 speed as a ratio to PyTorch eager at the same size and batch, and the largest absolute
@@ -98,28 +98,6 @@ def _ort_fused(model_dir: str, model: str, threads: int):
     return lambda batch: session.run(None, {name: batch})[0]
 
 
-def _paddle_bf16(model_dir: str, threads: int):
-    import paddle
-
-    from rdrop_paddle.deploy import PREFIX, _model_file
-
-    config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(threads)
-    config.enable_mkldnn()
-    config.enable_mkldnn_bfloat16()
-    config.disable_glog_info()
-    predictor = paddle.inference.create_predictor(config)
-
-    def run(batch):
-        handle = predictor.get_input_handle(predictor.get_input_names()[0])
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(batch)
-        predictor.run()
-        return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
-    return run
-
-
 def _ort_int8(model_dir: str, threads: int):
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -134,12 +112,13 @@ def _ort_int8(model_dir: str, threads: int):
     return lambda batch: session.run(None, {name: batch})[0]
 
 
-def int8_top1(run_dir: str, threads: int) -> dict:
-    """Top-1 of a quickstart run's best weights on the digits' held-out split, fp32 vs int8 (ONNX Runtime)."""
+def reduced_precision_top1(run_dir: str, threads: int) -> dict:
+    """Top-1 of a quickstart run's best weights on the digits' held-out split: fp32 and int8
+    through ONNX Runtime, fp32 and bf16 through Paddle Inference."""
     from rdrop_paddle.commands.model import load_weights, model_from_config
     from rdrop_paddle.config import load_config
     from rdrop_paddle.data import build_datasets
-    from rdrop_paddle.deploy import export
+    from rdrop_paddle.deploy import export, paddle_inference_session
     from rdrop_paddle.deploy_onnx import onnxruntime_session
 
     cfg = load_config(os.path.join(run_dir, "config.yaml"))
@@ -149,9 +128,11 @@ def int8_top1(run_dir: str, threads: int) -> dict:
     x = np.stack([val[i][0] for i in range(len(val))])
     with tempfile.TemporaryDirectory() as out:
         export(model, out, cfg.Model.image_size, model.in_chans, val.class_names, onnx_opset=17)
-        fp32, int8 = onnxruntime_session(out, threads)(x), _ort_int8(out, threads)(x)
-    return {name: 100.0 * float((logits.argmax(1) == val.labels).mean()) for name, logits in
-            (("fp32", fp32), ("int8", int8))} | {"images": len(val)}
+        logits = {"onnxruntime fp32": onnxruntime_session(out, threads)(x), "onnxruntime int8": _ort_int8(out, threads)(x),
+                  "paddle fp32": paddle_inference_session(out, cpu_threads=threads)(x),
+                  "paddle bf16": paddle_inference_session(out, cpu_threads=threads, precision="bf16")(x)}
+    return {name: round(100.0 * float((z.argmax(1) == val.labels).mean()), 2) for name, z in logits.items()} | {
+        "images": len(val)}
 
 
 def main() -> None:
@@ -167,7 +148,7 @@ def main() -> None:
     parser.add_argument("--int8-top1", default="", metavar="RUN_DIR", help="a quickstart run folder")
     args = parser.parse_args()
     if args.int8_top1:
-        print(f"int8 check on the quickstart's held-out split: {int8_top1(args.int8_top1, args.threads)}")
+        print(f"top-1 on the quickstart's held-out split: {reduced_precision_top1(args.int8_top1, args.threads)}")
 
     from rdrop_paddle.deploy import paddle_inference_session
     from rdrop_paddle.deploy_onnx import onnxruntime_session
@@ -175,18 +156,19 @@ def main() -> None:
     rows = []
     print("| size | batch | backend | ms/img | x PyTorch eager | max abs logit diff |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in (int(s) for s in args.sizes.split(",") if s):
         net, torch_run = _torch_anchor(args.model, size, args.classes, args.threads)
         with tempfile.TemporaryDirectory() as out:
             _export(net, args.model, size, args.classes, out)
             backends = {
                 "PyTorch eager (transformers)": torch_run,
-                "Paddle Inference (tools/infer.py default)": paddle_inference_session(out, cpu_threads=args.threads),
+                "Paddle Inference (--backend paddle)": paddle_inference_session(out, cpu_threads=args.threads),
                 "Paddle Inference, oneDNN on": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=True),
                 "Paddle Inference, oneDNN off": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=False),
-                "ONNX Runtime (tools/infer.py default)": onnxruntime_session(out, args.threads),
+                "ONNX Runtime (--backend onnxruntime)": onnxruntime_session(out, args.threads),
                 "ONNX Runtime, ViT fusions": _ort_fused(out, args.model, args.threads),
-                "Paddle Inference, oneDNN bf16 (reduced precision)": _paddle_bf16(out, args.threads),
+                "Paddle Inference, oneDNN bf16 (reduced precision)": paddle_inference_session(
+                    out, cpu_threads=args.threads, precision="bf16"),
                 "ONNX Runtime, int8 dynamic (reduced precision)": _ort_int8(out, args.threads),
             }
             for batch_size in (int(b) for b in args.batches.split(",")):

@@ -62,6 +62,9 @@ def infer() -> argparse.ArgumentParser:
                         "Inference, ONNX Runtime's own choice for onnxruntime)")
     p.add_argument("--enable-mkldnn", type=_bool, default=None, metavar="{True,False}",
                    help="oneDNN kernels in Paddle Inference on CPU (default: Paddle's own default)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: Paddle Inference's oneDNN bfloat16 kernels on CPU (AMX/AVX512-BF16 CPUs; logits "
+                        "move by ~1e-2, see README); default fp32")
     p.add_argument("--benchmark", action="store_true",
                    help="time preprocess, inference and postprocess per image (warm-up, then --repeats "
                         "batches of --batch-size) and print them; also written to the JSON file")

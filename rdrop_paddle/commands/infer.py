@@ -20,7 +20,11 @@ def run(args) -> None:
         raise UserInputError("--topk, --batch-size and --repeats must be at least 1, --cpu-threads at least 0")
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
     paths = list_images(args.images)
-    predictor = Predictor(args.model_dir, args.device, args.backend, args.cpu_threads or None, args.enable_mkldnn)
+    if args.precision != "fp32" and (args.backend != "paddle" or args.device != "cpu" or args.enable_mkldnn is False):
+        raise UserInputError("--precision bf16 is Paddle Inference's oneDNN on CPU: use it with --backend paddle, "
+                             "--device cpu and without --enable-mkldnn False")
+    predictor = Predictor(args.model_dir, args.device, args.backend, args.cpu_threads or None, args.enable_mkldnn,
+                          args.precision)
     results = predictor.predict(paths, args.topk, args.batch_size)
     timing = None
     if args.benchmark:
@@ -29,7 +33,7 @@ def run(args) -> None:
         timing = benchmark(predictor, paths, args.batch_size, repeats=args.repeats, topk=args.topk)
         threads = args.cpu_threads or (len(os.sched_getaffinity(0)) if args.backend == "paddle" else "default")
         print(report(timing, os.path.basename(os.path.normpath(args.model_dir)), args.backend, threads,
-                     args.enable_mkldnn))
+                     args.enable_mkldnn, args.precision))
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
     write_json({"model_dir": args.model_dir, "predictions": results, **({"benchmark": timing} if timing else {})},
                args.out)
