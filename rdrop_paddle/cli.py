@@ -87,14 +87,22 @@ def _main(command: str, argv: Optional[Sequence[str]]) -> None:
     from rdrop_paddle.cpu.process import configure_environment, quiet_start
 
     configure_environment()  # before the command module imports paddle
+    # Importing Paddle installs its C++ handler for SIGINT/SIGTERM (behind Python's back): a
+    # signal in that window met it (a silent -15, or a hang in its non-reentrant stack dump).
+    # So both are held until ours are back; one that came meanwhile is delivered to ours then.
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        with quiet_start():
-            check_paddle()
-    except ImportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    module = importlib.import_module(COMMANDS[command][0])
-    _stop_signals()  # again: importing Paddle installed its own
+        try:
+            with quiet_start():
+                check_paddle()
+        except ImportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        module = importlib.import_module(COMMANDS[command][0])
+        _stop_signals()  # again: importing Paddle installed its own
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     status = run_safely(lambda: module.run(args))
     sys.stdout.flush()  # a closed pipe shows here, inside main's handler
     sys.exit(status)
