@@ -218,3 +218,16 @@ def test_readme_walkthrough_runs_and_names_the_classes(tmp_path):
     assert set(predicted) <= set(NAMES) and predicted.count("seven") > len(predicted) / 2
     manifest = json.loads(next((run / "checkpoints").glob("step_*/manifest.json")).read_text())
     assert manifest["class_names"] == sorted(NAMES)
+
+
+def test_export_takes_the_run_class_names_without_the_data(demo, tmp_path):
+    import json
+
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    common = ["-c", "configs/vit_own_data.yaml", *NANO, "-o", f"Data.root={data}", "-o", f"Global.output_dir={tmp_path / 'run'}"]
+    train_ok(*common, "-o", "Global.max_steps=2", "-o", "Model.ema_decay=0")
+    shutil.rmtree(data)  # exported on another machine, say
+    res = run_tool("tools/export_model.py", *common, "--out", tmp_path / "inference")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((tmp_path / "inference" / "infer_cfg.json").read_text())["class_names"] == sorted(NAMES)

@@ -4,13 +4,31 @@ Loads ``Model.pretrained`` (default: the run's ``best_ema.pdparams`` if it kept 
 ``--no-ema`` is not given, else ``best.pdparams``) into the eval-mode model and writes the
 inference files of the installed Paddle plus ``infer_cfg.json`` (image size, normalisation,
 evaluation resize and ``crop_pct``, class names) into ``--out``; with ``--onnx`` also
-``model.onnx`` (paddle2onnx).
+``model.onnx`` (paddle2onnx).  The class names are the run's own (recorded in its checkpoints),
+so a run's folder exports without its data; with ``Model.pretrained`` they come from ``Data``.
 """
 from __future__ import annotations
 
 from rdrop_paddle.commands.model import best_weights, load_weights, model_from_config, with_classes
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data import class_names
+
+
+def run_class_names(cfg) -> list[str]:
+    """The class names the run recorded (its newest checkpoint's manifest) when exporting the
+    run's own best weights, so that no data needs to be at hand; else those of ``cfg.Data``."""
+    from rdrop_paddle.engine.checkpoint import CheckpointManager, Damaged, manifest
+
+    if not cfg.Model.pretrained:
+        runs = CheckpointManager(cfg.Global.output_dir, 1)
+        for step in reversed(runs.steps()):
+            try:
+                names = manifest(runs.path(step))["class_names"]
+            except Damaged:
+                continue
+            if names:
+                return names
+    return class_names(cfg.Data)
 
 
 def run(args) -> None:
@@ -20,7 +38,7 @@ def run(args) -> None:
 
     cfg = load_config(args.config, args.override)
     paddle.set_device("cpu")
-    path, names = best_weights(cfg, args.no_ema), class_names(cfg.Data)
+    path, names = best_weights(cfg, args.no_ema), run_class_names(cfg)
     cfg = with_classes(cfg, names)
     model = model_from_config(cfg.Model)
     load_weights(model, path)
