@@ -96,6 +96,8 @@ def _bad_root(demo, tmp_path, case):
         (root / "labels.txt").write_text("0 zero\n1 one\n1 uno\n")
     elif case == "only_in_val":
         os.makedirs(root / "val" / "eleven")
+    elif case == "long_line":  # 8 MB without a newline: refused without reading it whole
+        lists["train"].write_text("x" * (8 << 20))
     elif case == "no_classes":
         shutil.rmtree(root / "train")
         os.makedirs(root / "train")
@@ -108,6 +110,7 @@ def _bad_root(demo, tmp_path, case):
     ("missing", "filelist", "train_list.txt:1: image not found: "),
     ("duplicate", "filelist", "labels.txt:3: class id 1 is listed twice"),
     ("nolist", "filelist", "Data.val_list "),
+    ("long_line", "filelist", "train_list.txt:1: line longer than 4096 characters"),
     ("only_in_val", "folder", "class 'eleven' is in val/ but not in train/"),
     ("no_classes", "folder", "train: no class folders"),
 ])
@@ -231,3 +234,15 @@ def test_export_takes_the_run_class_names_without_the_data(demo, tmp_path):
     res = run_tool("tools/export_model.py", *common, "--out", tmp_path / "inference")
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((tmp_path / "inference" / "infer_cfg.json").read_text())["class_names"] == sorted(NAMES)
+
+
+def test_the_template_as_shipped_trains_on_cpu(demo, tmp_path):
+    """configs/vit_own_data.yaml with its own batch plan (128 = 64 x 2 accumulation), 8 workers and
+    every fine-tuning option; only the device and, for CPU, the model are changed."""
+    res = train_ok("-c", "configs/vit_own_data.yaml", "-o", "Global.device=cpu", "-o", f"Data.root={demo}",
+                   "-o", "Model.name=vit_nano_patch4_8", "-o", "Model.image_size=8", "-o", "Global.max_steps=3",
+                   "-o", f"Global.output_dir={tmp_path / 'run'}")
+    assert "global batch 128 = 64 x 2 accum x 1 card(s)" in res.stdout
+    assert all(note in res.stdout for note in ("layer_decay 0.65", "EMA decay 0.9998", "mixup 0.8, cutmix 1.0",
+                                               "label_smoothing 0.1", "1 non-image file(s) ignored"))
+    assert "ema_top1: " in (tmp_path / "run" / "train.log").read_text()

@@ -83,33 +83,34 @@ def _export(net, model: str, size: int, classes: int, out: str) -> None:
     export(layer, out, size, 3, [str(i) for i in range(classes)], onnx_opset=17)
 
 
-def _ort_fused(model_dir: str, model: str, threads: int):
+def _ort_session(path: str, threads: int):
+    """A batch -> logits function of ONNX Runtime on the model file ``path``."""
     import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = threads, 3
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})[0]
+
+
+def _ort_fused(model_dir: str, model: str, threads: int):
     from onnxruntime.transformers.optimizer import optimize_model
 
     hidden, _, heads = WIDTHS[model]
     fused = os.path.join(model_dir, "model.fused.onnx")
     optimize_model(os.path.join(model_dir, "model.onnx"), model_type="vit", num_heads=heads,
                    hidden_size=hidden, opt_level=1).save_model_to_file(fused)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.log_severity_level = threads, 3
-    session = onnxruntime.InferenceSession(fused, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: batch})[0]
+    return _ort_session(fused, threads)
 
 
 def _ort_int8(model_dir: str, threads: int):
-    import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     int8 = os.path.join(model_dir, "model.int8.onnx")
     if not os.path.isfile(int8):
         quantize_dynamic(os.path.join(model_dir, "model.onnx"), int8, weight_type=QuantType.QInt8)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.log_severity_level = threads, 3
-    session = onnxruntime.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: batch})[0]
+    return _ort_session(int8, threads)
 
 
 def reduced_precision_top1(run_dir: str, threads: int) -> dict:

@@ -8,6 +8,7 @@ classes with ``id name`` lines, ids ``0 .. K-1`` each once; without it the class
 """
 from __future__ import annotations
 
+import itertools
 import os
 
 from rdrop_paddle.errors import UserInputError
@@ -21,7 +22,10 @@ def _lines(path: str, key: str):
         raise UserInputError(f"Data.name filelist needs {key}")
     try:
         with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
+            for number in itertools.count(1):
+                line = fh.readline(MAX_LINE + 1)  # bounded: a file of one huge line is not read whole
+                if not line:
+                    return
                 if len(line) > MAX_LINE:
                     raise UserInputError(f"{path}:{number}: line longer than {MAX_LINE} characters")
                 if line.strip():
