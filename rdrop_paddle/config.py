@@ -73,6 +73,8 @@ class GlobalConfig:
     amp_level: str = _choice("O1", "O2")
     stop_timeout: float = 300.0  # after SIGTERM: save at the next step boundary, or exit after this many s
     setup_timeout: float = 1800.0  # s a rank waits for the others at a stage boundary (setup, saves)
+    print_mem_info: bool = False  # peak memory in every log line (PaddleClas's key)
+    model_subdir: bool = False  # PaddleClas's layout: the run's files go to output_dir/<Model.name>/
 
 
 @dataclass
@@ -222,6 +224,19 @@ def parse_override(text: str) -> tuple[str, str, str]:
     return section, key, raw
 
 
+def _paddleclas_amp(section: str, key: str, raw: str, text: str) -> tuple[str, str, str]:
+    """PaddleClas's ``-o AMP.use_amp=True|False`` and ``-o AMP.level=O1|O2`` (its TIPC runner
+    appends the first to every training) as ``Global.amp`` (fp16 or off) and ``Global.amp_level``."""
+    if section != "AMP":
+        return section, key, raw
+    if key == "level":
+        return "Global", "amp_level", raw
+    if key == "use_amp" and raw.strip().lower() in ("true", "false"):
+        return "Global", "amp", "fp16" if raw.strip().lower() == "true" else "off"
+    raise UserInputError(f"-o {_REPR.repr(text)}: of PaddleClas's AMP section only use_amp (True or False) and "
+                         f"level are understood; they set Global.amp and Global.amp_level")
+
+
 def _override_value(cfg: Config, section: str, key: str, raw: str, text: str) -> Any:
     """A text field takes the text as written; other fields parse it as a YAML scalar."""
     name = _field(cfg, section, key, f"-o {text}").name
@@ -273,11 +288,13 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
             for key, value in entries.items():
                 _apply(cfg, section, str(key), value, path)
     for text in overrides:
-        section, key, raw = parse_override(text)
+        section, key, raw = _paddleclas_amp(*parse_override(text), text)
         _apply(cfg, section, key, _override_value(cfg, section, key, raw, text), f"-o {text}")
     from rdrop_paddle.config_checks import validate
 
     validate(cfg)
+    if cfg.Global.model_subdir:
+        cfg.Global.output_dir, cfg.Global.model_subdir = os.path.join(cfg.Global.output_dir, cfg.Model.name), False
     return cfg
 
 

@@ -1,11 +1,15 @@
 """Export for Paddle Inference, and prediction with it.
 
 :func:`export` saves the eval-mode model with ``paddle.jit.save`` for inputs
-``[None, C, H, W]`` (any batch size): Paddle 3 writes ``model.json`` (PIR) and
-``model.pdiparams``, Paddle 2.6 ``model.pdmodel`` and ``model.pdiparams``.  Beside them
-``infer_cfg.json`` records what prediction needs: image size, channels, normalisation,
-resize interpolation and ``crop_pct``, and class names, so that :class:`Predictor` preprocesses exactly as evaluation does
-(:class:`~rdrop_paddle.data.transforms.EvalTransform`) without retyping anything.
+``[None, C, H, W]`` (any batch size) under PaddleClas's names: Paddle 3 writes
+``inference.json`` (PIR) and ``inference.pdiparams``, Paddle 2.6 ``inference.pdmodel`` and
+``inference.pdiparams`` (folders of earlier releases, ``model.*``, are still read).  Beside
+them ``infer_cfg.json`` records what prediction needs: image size, channels, normalisation,
+resize interpolation and ``crop_pct``, class names, and whether the graph ends in a softmax,
+so that :class:`Predictor` preprocesses exactly as evaluation does
+(:class:`~rdrop_paddle.data.transforms.EvalTransform`) without retyping anything; for
+PaddleClas's predictor, ``inference.yml`` and ``label_list.txt``
+(:mod:`rdrop_paddle.deploy_paddleclas`).
 """
 from __future__ import annotations
 
@@ -25,13 +29,16 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
 from rdrop_paddle.utils.capture import filtered_output
 
-PREFIX, CONFIG = "model", "infer_cfg.json"
+PREFIX, CONFIG = "inference", "infer_cfg.json"
+LEGACY_PREFIX = "model"  # the names of releases before 0.3
 
 
 def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
-           class_names: list[str], extra: dict | None = None, onnx_opset: int | None = None) -> list[str]:
-    """Save ``model`` (eval mode) and ``infer_cfg.json`` into ``out_dir``, and with
-    ``onnx_opset`` also ``model.onnx``; returns the files.  They are written into a staging
+           class_names: list[str], extra: dict | None = None, onnx_opset: int | None = None,
+           add_softmax: bool = False) -> list[str]:
+    """Save ``model`` (eval mode; with ``add_softmax`` followed by a softmax), ``infer_cfg.json``
+    and PaddleClas's ``inference.yml`` into ``out_dir``, and with ``onnx_opset`` also
+    ``inference.onnx``; returns the files.  They are written into a staging
     folder inside ``out_dir`` and renamed into place."""
     if onnx_opset is not None:
         from rdrop_paddle.deploy_onnx import check_onnx_export
@@ -47,7 +54,13 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
     except OSError as e:
         raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
     try:
+        if add_softmax:
+            model = paddle.nn.Sequential(model, paddle.nn.Softmax(axis=-1))
+        extra = {**(extra or {}), "output": "probabilities" if add_softmax else "logits"}
         _write_model(model, staging, image_size, in_chans, class_names, extra, onnx_opset)
+        from rdrop_paddle.deploy_paddleclas import write_paddleclas_files
+
+        write_paddleclas_files(staging, load_infer_config(staging), os.path.abspath(out_dir))
         names = sorted(os.listdir(staging))
         for name in names:  # a rename replaces a planted link instead of writing through it
             os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
@@ -71,17 +84,19 @@ def _write_model(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans
     if onnx_opset is not None:
         from rdrop_paddle.deploy_onnx import export_onnx
 
-        export_onnx(_model_file(out_dir), os.path.join(out_dir, f"{PREFIX}.pdiparams"), onnx_opset)
+        export_onnx(*model_files(out_dir), onnx_opset)
 
 
 # Paddle 3's own F.softmax passes ``out=None`` to its C++ op, which then warns while tracing
 _PIR_OUT_WARNING = "Paddle static graph(PIR) not support input out tensor"
 
 
-def _model_file(model_dir: str) -> str:
-    for name in (f"{PREFIX}.json", f"{PREFIX}.pdmodel"):
-        if os.path.isfile(os.path.join(model_dir, name)):
-            return os.path.join(model_dir, name)
+def model_files(model_dir: str) -> tuple[str, str]:
+    """The program (``.json`` or ``.pdmodel``) and weights of the exported model in ``model_dir``."""
+    for prefix in (PREFIX, LEGACY_PREFIX):
+        for ext in (".json", ".pdmodel"):
+            if os.path.isfile(os.path.join(model_dir, prefix + ext)):
+                return os.path.join(model_dir, prefix + ext), os.path.join(model_dir, prefix + ".pdiparams")
     raise UserInputError(f"{model_dir} holds no exported model ({PREFIX}.json or {PREFIX}.pdmodel); "
                          f"run tools/export_model.py first")
 
@@ -130,6 +145,8 @@ def _check_infer_config(cfg: dict, path: str) -> None:
     crop = cfg.setdefault("crop_pct", 1.0)
     if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.0 < crop <= 1.0:
         problems.append(f"crop_pct {crop!r:.40} is not a number in (0, 1]")
+    if cfg.setdefault("output", "logits") not in ("logits", "probabilities"):
+        problems.append(f"output {cfg['output']!r:.40} is not logits or probabilities")
     if cfg.setdefault("resize", "bilinear") not in INTERPOLATION:
         problems.append(f"resize {cfg['resize']!r:.40} is not one of {', '.join(INTERPOLATION)}")
     if problems:
@@ -158,7 +175,7 @@ def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: i
     """A function from a float32 ``[N, C, H, W]`` batch to logits, by Paddle Inference.
     On CPU: ``cpu_threads`` (default: the cores this process may use) and ``mkldnn``
     (oneDNN kernels on or off; None keeps Paddle's default)."""
-    config = paddle.inference.Config(_model_file(model_dir), os.path.join(model_dir, f"{PREFIX}.pdiparams"))
+    config = paddle.inference.Config(*model_files(model_dir))
     if device == "gpu":
         config.enable_use_gpu(256, 0)
     else:
@@ -196,7 +213,7 @@ def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: i
 class Predictor:
     """An exported model on image files: ``logits(paths)`` and ``predict(paths, topk)``, by
     Paddle Inference (``backend="paddle"``) or ONNX Runtime (``"onnxruntime"``, on
-    ``model.onnx``), with the preprocessing of ``infer_cfg.json``."""
+    ``inference.onnx``), with the preprocessing of ``infer_cfg.json``."""
 
     def __init__(self, model_dir: str, device: str = "cpu", backend: str = "paddle",
                  cpu_threads: int | None = None, mkldnn: bool | None = None, precision: str = "fp32") -> None:
@@ -221,21 +238,26 @@ class Predictor:
                                for i in range(0, len(paths), batch_size)])
 
     def predict(self, paths: list[str], topk: int = 5, batch_size: int = 32) -> list[dict]:
-        """Per image: its top-k classes with names and probabilities, and the logits."""
+        """Per image: its top-k classes with names and probabilities, and the logits (or, for a
+        model exported with a softmax, the probabilities)."""
         return self.postprocess(paths, self.logits(paths, batch_size), topk)
 
     def postprocess(self, paths: list[str], logits: np.ndarray, topk: int) -> list[dict]:
-        """Top-k names and probabilities per image from its logits (non-finite ones refused)."""
+        """Top-k names and probabilities per image from the model's outputs (non-finite ones refused)."""
+        output = self.cfg["output"]
         if not np.isfinite(logits).all():
             bad = paths[int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])]
-            raise UserInputError(f"the model gives non-finite logits (first for {bad}): its weights "
+            raise UserInputError(f"the model gives non-finite {output} (first for {bad}): its weights "
                                  f"are not usable; nothing was written")
-        z = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        if output == "probabilities":
+            probs = logits
+        else:
+            z = logits - logits.max(axis=1, keepdims=True)
+            probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         names, results = self.cfg["class_names"], []
         for path, row, p in zip(paths, logits, probs):
             top = np.argsort(-row, kind="stable")[:topk]
             results.append({"image": path, "topk": [
                 {"class": int(c), "name": names[c] if c < len(names) else str(c), "prob": float(p[c])}
-                for c in top], "logits": row.tolist()})
+                for c in top], output: row.tolist()})
         return results

@@ -17,7 +17,7 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import atomic_write
 from rdrop_paddle.utils.capture import filtered_output
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE, LEGACY_ONNX_FILE = "inference.onnx", "model.onnx"  # the latter: releases before 0.3
 
 
 def check_onnx_export(opset: int) -> None:
@@ -31,7 +31,7 @@ def check_onnx_export(opset: int) -> None:
 
 
 def export_onnx(model_file: str, params_file: str, opset: int = 17) -> str:
-    """Write ``model.onnx`` beside ``model_file`` (a Paddle inference program) and return it."""
+    """Write ``inference.onnx`` beside ``model_file`` (a Paddle inference program) and return it."""
     check_onnx_export(opset)
     import paddle2onnx
 
@@ -61,6 +61,8 @@ def onnxruntime_session(model_dir: str, cpu_threads: int | None = None) -> Calla
     except ImportError:
         raise UserInputError("--backend onnxruntime needs onnxruntime: pip install onnxruntime") from None
     path = os.path.join(model_dir, ONNX_FILE)
+    if not os.path.isfile(path) and os.path.isfile(os.path.join(model_dir, LEGACY_ONNX_FILE)):
+        path = os.path.join(model_dir, LEGACY_ONNX_FILE)
     if not os.path.isfile(path):
         raise UserInputError(f"{model_dir} has no {ONNX_FILE}; export with tools/export_model.py ... --onnx")
     options = onnxruntime.SessionOptions()

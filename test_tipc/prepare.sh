@@ -9,8 +9,8 @@ mode=${2:-lite_train_lite_infer}
 cd "$(dirname "$0")/.."
 [ -f "$config" ] || { echo "prepare.sh: no file $config" >&2; exit 2; }
 case "$mode" in
-  lite_train_lite_infer|whole_train_whole_infer) ;;
-  *) echo "prepare.sh: mode $mode is not lite_train_lite_infer or whole_train_whole_infer" >&2; exit 2 ;;
+  lite_train_lite_infer|lite_train_whole_infer|whole_train_whole_infer|whole_infer) ;;
+  *) echo "prepare.sh: mode $mode is not one of TIPC's modes (lite_train_lite_infer, lite_train_whole_infer, whole_train_whole_infer, whole_infer)" >&2; exit 2 ;;
 esac
 python_bin=$(grep -m1 '^python:' "$config" | cut -d: -f2-)
 mkdir -p test_tipc/data

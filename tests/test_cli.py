@@ -45,3 +45,28 @@ def test_no_paddle_start_up_notices_unless_the_user_set_the_threads(tmp_path):
     args[-1] = f"Global.output_dir={tmp_path / 'b'}"
     chosen = run_tool("tools/train.py", *args, env={"OMP_NUM_THREADS": "2"})  # the user's choice: Paddle's word stays
     assert chosen.returncode == 0 and "PLEASE USE OMP_NUM_THREADS WISELY" in chosen.stderr
+
+
+SWITCHES = {"infer": ["--benchmark", "--enable-mkldnn"], "export": ["--onnx", "--add-softmax", "--no-ema"],
+            "eval": ["--per-class", "--no-ema"]}
+
+
+@pytest.mark.parametrize("command", sorted(SWITCHES))
+def test_switches_take_the_bare_form_and_tipcs_key_value_form(command):
+    """``--benchmark`` as a person types it, ``--benchmark=True|False`` as TIPC's runners pass every flag."""
+    parser = getattr(arguments, COMMANDS[command][1])()
+    base = {"infer": ["--model-dir", "m"], "export": ["-c", "c", "--out", "o"], "eval": ["-c", "c"]}[command]
+    assert "[{True,False}]" in parser.format_usage()
+    for switch in SWITCHES[command]:
+        dest = switch.lstrip("-").replace("-", "_")
+        default = getattr(parser.parse_args(base), dest)
+        for given, value in (([switch], True), ([f"{switch}=True"], True), ([f"{switch}=False"], False),
+                             ([f"{switch}=false"], False), ([switch, "True"], True), ([f"{switch}=1"], True)):
+            assert getattr(parser.parse_args(base + given), dest) is value, given
+        assert default in (False, None)
+
+
+def test_a_switch_given_a_non_boolean_is_one_line_naming_it():
+    res = run_tool("tools/infer.py", "--model-dir", "none", "--benchmark=Yes")
+    assert res.returncode == 2 and res.stderr.strip() == (
+        "error: argument --benchmark: expected True or False, got 'Yes' (see infer.py --help)")

@@ -30,7 +30,7 @@ def exported(tmp_path_factory):
 
 def test_exported_predictions_equal_evaluation(exported, tmp_path):
     run, model_dir, pngs, (images, labels) = exported
-    assert (model_dir / "infer_cfg.json").is_file() and (model_dir / "model.pdiparams").is_file()
+    assert (model_dir / "infer_cfg.json").is_file() and (model_dir / "inference.pdiparams").is_file()
     cfg = json.loads((model_dir / "infer_cfg.json").read_text())
     assert cfg["image_size"] == 8 and cfg["in_chans"] == 1 and cfg["class_names"] == [str(i) for i in range(10)]
     res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--topk", 3,
@@ -105,7 +105,7 @@ def test_onnx_runtime_predicts_as_paddle_inference(exported, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.startswith("exported ") and res.stdout.count("\n") == 1, res.stdout  # one line
     assert not any(noise in res.stderr for noise in ("Paddle2ONNX", "PIR", "ccache", "[I]")), res.stderr
-    onnx.checker.check_model(str(model_dir / "model.onnx"), full_check=True)
+    onnx.checker.check_model(str(model_dir / "inference.onnx"), full_check=True)
     logits = {}
     for backend in ("paddle", "onnxruntime"):
         res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--backend", backend,
@@ -132,5 +132,5 @@ def test_onnx_without_its_packages_is_one_line_and_writes_nothing(exported, tmp_
     res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--backend", "onnxruntime",
                    "--out", tmp_path / "p.json", env=env)
     assert one_error_line(res) == "error: --backend onnxruntime needs onnxruntime: pip install onnxruntime"
-    assert "no model.onnx" in one_error_line(run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs,
+    assert "no inference.onnx" in one_error_line(run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs,
                                                       "--backend", "onnxruntime"))

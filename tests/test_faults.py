@@ -96,8 +96,8 @@ def _infer(model_dir, image):
     ({"image_size": -8}, "image_size -8 is not an integer"),
     ({"mean": [0.5, 0.5]}, "mean is not a list of 1 finite numbers"),
     ({"std": [0.0]}, "std has a value <= 0"),
-    ("model.json", "the exported model cannot be loaded"),
-    ("model.pdiparams", "the exported model cannot be loaded"),
+    ("inference.json", "the exported model cannot be loaded"),
+    ("inference.pdiparams", "the exported model cannot be loaded"),
 ])
 def test_damaged_exports_are_one_error(exported, tmp_path, damage, message):
     import shutil

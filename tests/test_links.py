@@ -48,12 +48,12 @@ def test_export_replaces_a_planted_link_instead_of_writing_through_it(tmp_path):
     exp, victim = tmp_path / "exp", tmp_path / "victim"
     exp.mkdir()
     victim.write_text("precious\n")
-    for name in ("model.pdiparams", "infer_cfg.json"):
+    for name in ("inference.pdiparams", "infer_cfg.json"):
         os.symlink(victim, exp / name)
     res = run_tool("tools/export_model.py", *QUICK, "-o", f"Global.output_dir={run}", "--out", exp)
     assert res.returncode == 0, res.stderr[-2000:]
     assert victim.read_text() == "precious\n"
-    assert not (exp / "model.pdiparams").is_symlink() and (exp / "model.pdiparams").stat().st_size > 1000
+    assert not (exp / "inference.pdiparams").is_symlink() and (exp / "inference.pdiparams").stat().st_size > 1000
     assert not [n for n in os.listdir(exp) if n.startswith(".export-")]
 
 

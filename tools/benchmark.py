@@ -123,6 +123,8 @@ def worker(framework, model_name, mode, batch, warmup, repeats, steps, image_siz
 
 
 def main() -> None:
+    from rdrop_paddle.commands.arguments import flag
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="vit_small_patch16_224,vit_base_patch16_224")
     p.add_argument("--modes", default=",".join(MODES))
@@ -131,7 +133,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--recompute", action="store_true", help="the Model.recompute trade-off instead")
+    flag(p, "--recompute", "the Model.recompute trade-off instead")
     p.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "MODEL", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     sizes = [f"--{k}={getattr(args, k)}" for k in ("batch", "warmup", "repeats", "steps")]

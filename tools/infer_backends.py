@@ -99,7 +99,7 @@ def _ort_fused(model_dir: str, model: str, threads: int):
 
     hidden, _, heads = WIDTHS[model]
     fused = os.path.join(model_dir, "model.fused.onnx")
-    optimize_model(os.path.join(model_dir, "model.onnx"), model_type="vit", num_heads=heads,
+    optimize_model(os.path.join(model_dir, "inference.onnx"), model_type="vit", num_heads=heads,
                    hidden_size=hidden, opt_level=1).save_model_to_file(fused)
     return _ort_session(fused, threads)
 
@@ -109,7 +109,7 @@ def _ort_int8(model_dir: str, threads: int):
 
     int8 = os.path.join(model_dir, "model.int8.onnx")
     if not os.path.isfile(int8):
-        quantize_dynamic(os.path.join(model_dir, "model.onnx"), int8, weight_type=QuantType.QInt8)
+        quantize_dynamic(os.path.join(model_dir, "inference.onnx"), int8, weight_type=QuantType.QInt8)
     return _ort_session(int8, threads)
 
 

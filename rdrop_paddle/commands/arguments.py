@@ -4,7 +4,9 @@ arguments are known to be good."""
 from __future__ import annotations
 
 import argparse
+import os
 
+DEMO_IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo_images")
 ALIGN_STEPS = ("forward", "dropout_sites", "loss", "backward", "lr", "metric", "data", "train", "inference")
 # rdrop_paddle.convert.FORMATS (a test checks they agree), plus the traced route
 CONVERT_FORMATS = ("auto", "npz", "rdrop", "hf", "timm", "paddleclas", "x2paddle")
@@ -26,21 +28,21 @@ def train() -> argparse.ArgumentParser:
 def evaluate() -> argparse.ArgumentParser:
     p = config_parser("Evaluate a checkpoint (top-1 / top-5); Model.pretrained, else "
                       "Global.output_dir/best_ema.pdparams (EMA runs) or best.pdparams.")
-    p.add_argument("--per-class", action="store_true", help="also print each class's top-1 accuracy, by name")
+    flag(p, "--per-class", "also print each class's top-1 accuracy, by name")
     _no_ema(p)
     return p
 
 
 def _no_ema(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-ema", action="store_true",
-                   help="take Global.output_dir/best.pdparams (the raw weights) even if the run kept an EMA")
+    flag(p, "--no-ema", "take Global.output_dir/best.pdparams (the raw weights) even if the run kept an EMA")
 
 
 def export() -> argparse.ArgumentParser:
     p = config_parser("Export a checkpoint for Paddle Inference (and, with --onnx, ONNX Runtime).")
     p.add_argument("--out", required=True, help="folder for the inference model")
-    p.add_argument("--onnx", action="store_true",
-                   help="also write model.onnx through paddle2onnx (pip install paddle2onnx)")
+    flag(p, "--onnx", "also write inference.onnx through paddle2onnx (pip install paddle2onnx)")
+    flag(p, "--add-softmax", "end the exported graph with a softmax: it outputs probabilities, as PaddleClas's "
+                             "Global.infer_add_softmax does (default: logits)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
     _no_ema(p)
     return p
@@ -50,24 +52,25 @@ def infer() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Predict images with an exported model (Paddle Inference "
                                             "or ONNX Runtime); prints a table, writes JSON.")
     p.add_argument("--model-dir", required=True, help="folder written by tools/export_model.py")
-    p.add_argument("--images", nargs="+", required=True, help="image files (PNG, JPEG, ...) or folders of them")
+    p.add_argument("--images", nargs="+", default=[DEMO_IMAGES],
+                   help="image files (PNG, JPEG, ...) or folders of them (default: the package's demo digits, "
+                        "so that a runner that passes no images, as TIPC's, still predicts)")
     p.add_argument("--topk", type=int, default=5, help="classes listed per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="Paddle Inference device")
     p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
-                   help="paddle: Paddle Inference on model.json/.pdmodel; onnxruntime: model.onnx "
+                   help="paddle: Paddle Inference on inference.json/.pdmodel; onnxruntime: inference.onnx "
                         "(export with --onnx; pip install onnxruntime)")
     p.add_argument("--cpu-threads", type=int, default=0,
                    help="CPU threads of the backend (default 0: the cores this process may use for Paddle "
                         "Inference, ONNX Runtime's own choice for onnxruntime)")
-    p.add_argument("--enable-mkldnn", type=_bool, default=None, metavar="{True,False}",
-                   help="oneDNN kernels in Paddle Inference on CPU (default: Paddle's own default)")
+    flag(p, "--enable-mkldnn", "oneDNN kernels in Paddle Inference on CPU (default: Paddle's own default)",
+         default=None)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16: Paddle Inference's oneDNN bfloat16 kernels on CPU (AMX/AVX512-BF16 CPUs; logits "
                         "move by ~1e-2, see README); default fp32")
-    p.add_argument("--benchmark", action="store_true",
-                   help="time preprocess, inference and postprocess per image (warm-up, then --repeats "
-                        "batches of --batch-size) and print them; also written to the JSON file")
+    flag(p, "--benchmark", "time preprocess, inference and postprocess per image (warm-up, then --repeats "
+                           "batches of --batch-size) and print them; also written to the JSON file")
     p.add_argument("--repeats", type=int, default=10, help="timed batches of --benchmark (default 10)")
     p.add_argument("--out", default="output/predictions.json", help="JSON file of the predictions")
     return p
@@ -75,8 +78,15 @@ def infer() -> argparse.ArgumentParser:
 
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false", "1", "0"):
-        raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected True or False, got {text[:40]!r}")
     return text.lower() in ("true", "1")
+
+
+def flag(p: argparse.ArgumentParser, name: str, help: str, default: bool | None = False) -> None:
+    """A switch in both forms: ``--name`` as a person types it, ``--name=True|False`` as TIPC's
+    runners write every flag (``key=value``)."""
+    p.add_argument(name, nargs="?", const=True, default=default, type=_bool, metavar="{True,False}",
+                   help=f"{help}; --{name.lstrip('-')} alone means True")
 
 
 def convert() -> argparse.ArgumentParser:

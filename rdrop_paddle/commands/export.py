@@ -4,7 +4,8 @@ Loads ``Model.pretrained`` (default: the run's ``best_ema.pdparams`` if it kept 
 ``--no-ema`` is not given, else ``best.pdparams``) into the eval-mode model and writes the
 inference files of the installed Paddle plus ``infer_cfg.json`` (image size, normalisation,
 evaluation resize and ``crop_pct``, class names) into ``--out``; with ``--onnx`` also
-``model.onnx`` (paddle2onnx).  The class names are the run's own (recorded in its checkpoints),
+``inference.onnx`` (paddle2onnx); PaddleClas's ``inference.yml`` and ``label_list.txt`` always, so
+that its ``deploy/python/predict_cls.py`` reads the folder as it is.  The class names are the run's own (recorded in its checkpoints),
 so a run's folder exports without its data; with ``Model.pretrained`` they come from ``Data``.
 """
 from __future__ import annotations
@@ -44,5 +45,5 @@ def run(args) -> None:
     load_weights(model, path)
     extra = {"model": cfg.Model.name, "weights": path, "crop_pct": cfg.Data.crop_pct, "resize": cfg.Data.interpolation}
     files = export(model, args.out, cfg.Model.image_size, model.in_chans, names, extra,
-                   onnx_opset=args.opset if args.onnx else None)
+                   onnx_opset=args.opset if args.onnx else None, add_softmax=args.add_softmax)
     print(f"exported {cfg.Model.name} from {path} to {args.out}: {', '.join(files)}")

@@ -233,7 +233,7 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
              f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}"
              + recipe_notes(cfg, train_set))
     stop = StopSignal(g.stop_timeout, lambda: f"; the newest checkpoint is step {(ckpt.steps() or ['none'])[-1]}")
-    meter, last_eval, stopping = Meter(start, g.max_steps, cfg.Data.batch_size), {}, False
+    meter, last_eval, stopping = Meter(start, g.max_steps, cfg.Data.batch_size, g.print_mem_info), {}, False
     run.model.train()
     try:
         for step in range(start + 1, g.max_steps + 1):

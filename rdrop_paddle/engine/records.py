@@ -20,7 +20,7 @@ def record_eval(metrics: dict, step: int, progress, log, writer) -> bool:
         progress.best_top1, progress.best_step = metrics[key], step
     ema = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("ema_top1", "ema_top5") if k in metrics)
     log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
-             f"loss: {metrics['loss']:.5f}, {ema}best_top1: {progress.best_top1:.2f}")
+             f"val_loss: {metrics['loss']:.5f}, {ema}best_top1: {progress.best_top1:.2f}")
     writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss", "ema_top1", "ema_top5", "ema_loss")
                 if k in metrics}, step)
     return new_best

@@ -89,10 +89,14 @@ class Meter:
     """Means over the steps since the last log line: loss/ce/kl, ``reader_cost`` (seconds a
     step waited for data) and ``batch_cost`` (seconds per step, waiting included), as
     PaddleClas logs them; samples/s and ETA.  The line is PaddleClas's ``key: value, ...``
-    form, which Paddle's log parsers read (``--keyword ips: --convergence_key loss:``)."""
+    form, which Paddle's log parsers read (``--keyword ips: --convergence_key loss:``; the
+    evaluation lines say ``val_loss:``).  With ``mem_info`` (``Global.print_mem_info``, as
+    PaddleClas's runner asks) each line ends with the peak memory: ``max_mem_reserved`` and
+    ``max_mem_allocated`` on a GPU, the process's peak resident set ``max_rss`` on the CPU."""
 
-    def __init__(self, start: int, max_steps: int, batch_size: int) -> None:
+    def __init__(self, start: int, max_steps: int, batch_size: int, mem_info: bool = False) -> None:
         self.start, self.max_steps, self.batch_size = start, max_steps, batch_size
+        self.mem_info = mem_info
         self.last, self.sums = start, [0.0, 0.0, 0.0, 0.0]
         self.t_start = self.t_last = time.perf_counter()
 
@@ -112,7 +116,19 @@ class Meter:
                  f"kl: {m['kl']:.5f}, lr: {lr:.3e}, grad_norm: {grad_norm:.5f}, "
                  f"reader_cost: {m['reader_cost']:.5f} s, batch_cost: {m['batch_cost']:.5f} s, "
                  f"ips: {m['ips']:.1f} samples/s, eta: {datetime.timedelta(seconds=round(eta))}"
-                 + (f", loss_scale: {loss_scale:g}" if loss_scale else ""))
+                 + (f", loss_scale: {loss_scale:g}" if loss_scale else "") + (_memory() if self.mem_info else ""))
         writer.add({f"train/{k}": m[k] for k in ("loss", "ce", "kl", "ips", "reader_cost", "batch_cost")}
                    | {"train/lr": lr, "train/grad_norm": grad_norm}
                    | ({"train/loss_scale": loss_scale} if loss_scale else {}), step)
+
+
+def _memory() -> str:
+    """Peak memory so far, as PaddleClas's ``print_mem_info`` logs it (MB)."""
+    import paddle
+
+    if paddle.device.is_compiled_with_cuda() and paddle.device.get_device().startswith("gpu"):
+        return (f", max_mem_reserved: {paddle.device.cuda.max_memory_reserved() >> 20} MB, "
+                f"max_mem_allocated: {paddle.device.cuda.max_memory_allocated() >> 20} MB")
+    import resource
+
+    return f", max_rss: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10} MB"

@@ -1,0 +1,126 @@
+"""PaddleClas's own predictor on an exported folder, as it is: ``deploy/python/predict_cls.py``
+of the ``paddleclas`` wheel (PyPI, installed with ``--no-deps``: README's test command), run
+as its ``__main__`` with ``-c <export>/inference.yml`` — its config parser, its preprocessing
+operators, its Paddle Inference predictor and its ``Topk`` — gives ``tools/infer.py``'s top-5
+classes and names."""
+import importlib.util
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import make_cifar100, run_tool
+
+pytest.importorskip("cv2", reason="PaddleClas's predictor reads images with OpenCV (opencv-python-headless)")
+if importlib.util.find_spec("paddleclas") is None:
+    pytest.skip("paddleclas is not installed (pip install --no-deps -r tests/requirements-nodeps.txt)",
+                allow_module_level=True)
+
+# PaddleClas's package __init__ imports its whole model zoo (and faiss); the predictor needs only
+# deploy/: the package is entered as a bare namespace and predict_cls.py run unmodified.
+#
+# Paddle 3.3's Paddle Inference cannot build a predictor for any PIR program (a single Linear layer
+# included) once enable_memory_optim() was called: "Not find predictor_id 0 and pass_name
+# memory_optimize_pass". PaddleClas's Predictor calls it unconditionally, so on Paddle 3.3 that
+# call is made a no-op here (it changes memory reuse, not results); on other versions nothing is.
+DRIVER = """
+import importlib.util, os, runpy, sys, types
+import paddle
+if paddle.__version__.startswith("3.3."):
+    paddle.inference.Config.enable_memory_optim = lambda self, *args: None
+root = importlib.util.find_spec("paddleclas").submodule_search_locations[0]
+package = types.ModuleType("paddleclas")
+package.__path__ = [root]
+sys.modules["paddleclas"] = package
+script = os.path.join(root, "deploy", "python", "predict_cls.py")
+sys.argv = [script] + sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+LINE = re.compile(r"^(\S+):\s+class id\(s\): \[([\d, ]+)\], score\(s\): \[([-\d., ]+)\], label_name\(s\): (.*)$")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A 3-channel ViT (the classifier head random, so that classes are well apart) and data."""
+    import paddle
+
+    from rdrop_paddle.models import build_model
+
+    root = tmp_path_factory.mktemp("paddleclas")
+    paddle.seed(0)
+    model = build_model("vit_tiny_patch16_224", num_classes=100, image_size=32, in_chans=3)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    rng = np.random.RandomState(0)
+    state["head.weight"] = rng.normal(0, 0.5, state["head.weight"].shape).astype(np.float32)
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(root / "w.pdparams"))
+    make_cifar100(root / "cifar-100-python.tar.gz")
+    images = root / "images"
+    images.mkdir()
+    for i in range(4):  # colour PNGs and a JPEG, square and not
+        pixels = rng.randint(0, 256, size=(32 + 8 * i, 32 + 16 * (i % 2), 3)).astype(np.uint8)
+        Image.fromarray(pixels).save(images / (f"img_{i}.png" if i < 3 else f"img_{i}.jpg"))
+    return root
+
+
+def _export(root, out, *extra):
+    res = run_tool("tools/export_model.py", "-c", "configs/vit_cifar100.yaml", "-o", "Model.name=vit_tiny_patch16_224",
+                   "-o", "Model.image_size=32", "-o", f"Model.pretrained={root / 'w.pdparams'}",
+                   "-o", f"Data.root={root / 'cifar-100-python.tar.gz'}", "--out", out, *extra)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _paddleclas(tmp_path, model_dir, images):
+    (tmp_path / "driver.py").write_text(DRIVER)
+    res = run_tool(str(tmp_path / "driver.py"), "-c", model_dir / "inference.yml",
+                   "-o", f"Global.infer_imgs={images}", "-o", "Global.batch_size=2")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    found = {}
+    for line in res.stdout.splitlines():
+        m = LINE.match(line)
+        if m:
+            found[m.group(1)] = ([int(c) for c in m.group(2).split(",")], [float(s) for s in m.group(3).split(",")],
+                                 m.group(4))
+    return found
+
+
+def _ours(tmp_path, model_dir, images):
+    res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", images, "--topk", 5,
+                   "--out", tmp_path / "ours.json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return {p["image"].rsplit("/", 1)[1]: p for p in json.loads((tmp_path / "ours.json").read_text())["predictions"]}
+
+
+@pytest.mark.parametrize("crop_pct", [1.0, 0.875])
+def test_paddleclas_predict_cls_reads_the_export_as_it_is(weights, tmp_path, crop_pct):
+    model_dir = tmp_path / "inference"
+    _export(weights, model_dir, "-o", f"Data.crop_pct={crop_pct}")
+    names = (model_dir / "label_list.txt").read_text().splitlines()
+    assert names[:2] == ["0 c0", "1 c1"] and len(names) == 100  # PaddleClas's class_id_map_file
+    images = weights / "images" if crop_pct == 1.0 else weights / "images" / "img_0.png"  # crops: square only
+    theirs, ours = _paddleclas(tmp_path, model_dir, images), _ours(tmp_path, model_dir, images)
+    assert sorted(theirs) == sorted(ours) and len(theirs) == (4 if crop_pct == 1.0 else 1)
+    for name, (ids, scores, labels) in theirs.items():
+        assert ids == [t["class"] for t in ours[name]["topk"]], name
+        assert labels == str([t["name"] for t in ours[name]["topk"]]), name
+        np.testing.assert_allclose(scores, [ours[name]["logits"][c] for c in ids], atol=0.006)  # logits, 2 decimals
+
+
+def test_add_softmax_gives_paddleclas_probabilities(weights, tmp_path):
+    model_dir = tmp_path / "inference"
+    _export(weights, model_dir, "--add-softmax")
+    assert json.loads((model_dir / "infer_cfg.json").read_text())["output"] == "probabilities"
+    theirs, ours = _paddleclas(tmp_path, model_dir, weights / "images"), _ours(tmp_path, model_dir, weights / "images")
+    for name, (ids, scores, _) in theirs.items():
+        assert ids == [t["class"] for t in ours[name]["topk"]]
+        np.testing.assert_allclose(scores, [t["prob"] for t in ours[name]["topk"]], atol=0.006)
+        assert sum(ours[name]["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_grey_model_gets_no_paddleclas_config(tmp_path):
+    """PaddleClas decodes every image in colour: a 1-channel model's folder has no inference.yml."""
+    from rdrop_paddle.deploy_paddleclas import write_paddleclas_files
+
+    assert write_paddleclas_files(str(tmp_path), {"in_chans": 1}, str(tmp_path)) == []
+    assert not list(tmp_path.iterdir())
