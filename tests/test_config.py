@@ -113,3 +113,30 @@ def test_shipped_configs_load():
     root = os.path.join(os.path.dirname(__file__), "..", "configs")
     for name in sorted(os.listdir(root)):
         assert isinstance(load_config(os.path.join(root, name)), Config)
+
+
+def test_paddleclas_runner_keys(tmp_path):
+    """What PaddleClas's TIPC runner appends: AMP.use_amp/level onto Global.amp/amp_level; its
+    fp16 extras refused in one message; Global.model_subdir lays the run out as PaddleClas does."""
+    path = write(tmp_path, "Global:\n  amp: bf16\n  device: gpu\n  output_dir: out\nModel:\n  name: vit_tiny_patch16_224\n")
+    assert load_config(path, ["AMP.use_amp=False"]).Global.amp == "off"
+    cfg = load_config(path, ["AMP.use_amp=True", "AMP.level=O2"])
+    assert (cfg.Global.amp, cfg.Global.amp_level) == ("fp16", "O2")
+    for bad in ("AMP.scale_loss=128", "AMP.use_amp=maybe"):
+        with pytest.raises(UserInputError, match="only use_amp .True or False. and level are understood"):
+            load_config(path, [bad])
+    cfg = load_config(path, ["Global.model_subdir=true", "Global.print_mem_info=True"])
+    assert cfg.Global.output_dir == os.path.join("out", "vit_tiny_patch16_224") and cfg.Global.print_mem_info
+    saved = str(tmp_path / "saved.yaml")
+    save_config(cfg, saved)  # resolved once: the run's config.yaml reads back to the same folder
+    assert load_config(saved).Global.output_dir == cfg.Global.output_dir
+
+
+def test_print_mem_info_adds_the_peak_resident_set_to_each_training_line(tmp_path):
+    from helpers import train_ok
+
+    train_ok("-c", "configs/quickstart.yaml", "-o", "Global.max_steps=2", "-o", "Global.log_every=1",
+             "-o", f"Global.output_dir={tmp_path / 'run'}", "-o", "Global.print_mem_info=True")
+    lines = [line for line in (tmp_path / "run" / "train.log").read_text().splitlines() if "[Train]" in line]
+    peaks = [int(line.split("max_rss: ")[1].split(" MB")[0]) for line in lines]
+    assert len(peaks) == 2 and peaks[0] <= peaks[1] and 100 < peaks[1] < 24 * 1024  # Paddle alone is > 100 MB
