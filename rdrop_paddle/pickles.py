@@ -21,7 +21,11 @@ dtype ``__setstate__`` of the wrong type raises ``SystemError``).  So
   ``OrderedDict``'s attributes (PyTorch's ``_metadata``).
 
 It subclasses the pure-Python ``pickle._Unpickler`` to own ``BUILD``; array bytes are one
-opcode each, so large checkpoints load at the same speed.
+opcode each, so large checkpoints load at the same speed.  Its work is bounded by the file:
+a length the pickle announces (``BINBYTES8``, ``BYTEARRAY8``, a frame, ...) beyond the bytes
+left in it is refused before anything is allocated, and containers nest at most
+:data:`MAX_DEPTH` deep — checked before a key is hashed (hashing a million-deep tuple recurses
+in C and kills the interpreter) and on the result.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ _NUMPY_CORE = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
 PLAIN_KINDS = "biufcSUMm"  # numbers, text and dates: nothing that holds a pointer or fields
 MAX_DIMS = 32
 MAX_DIM = 1 << 48  # elements along one axis
+MAX_DEPTH = 100  # containers in containers; checkpoints nest 3 to 5 deep
 _DATETIME_UNITS = {b"Y", b"M", b"W", b"D", b"h", b"m", b"s", b"ms", b"us", b"ns", b"ps", b"fs", b"as",
                    b"generic"}
 
@@ -154,6 +159,49 @@ def _scalar(dtype: Any, data: Any = None) -> Any:
     return _NUMPY_CORE.multiarray.scalar(dtype, data)
 
 
+_CONTAINERS = (tuple, list, dict, set, frozenset, collections.OrderedDict)
+
+
+def _children(obj: Any) -> Any:
+    return (*obj.keys(), *obj.values()) if isinstance(obj, dict) else obj
+
+
+def _check_nesting(root: Any, what: str) -> None:
+    """Refuse ``root`` if containers in it nest deeper than :data:`MAX_DEPTH` (the longest path,
+    shared parts counted once) or contain themselves; iterative, linear in its size."""
+    if type(root) not in _CONTAINERS:
+        return
+    depth: dict[int, int] = {}
+    path: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        obj, leaving = stack.pop()
+        key = id(obj)
+        if leaving:
+            path.discard(key)
+            d = 1 + max((depth[id(c)] for c in _children(obj) if type(c) in _CONTAINERS), default=0)
+            if d > MAX_DEPTH:
+                _refuse(f"{what} nests containers more than {MAX_DEPTH} deep")
+            depth[key] = d
+        elif key not in depth:
+            if key in path:
+                _refuse(f"{what} contains itself")
+            path.add(key)
+            if len(path) > MAX_DEPTH:
+                _refuse(f"{what} nests containers more than {MAX_DEPTH} deep")
+            stack.append((obj, True))
+            stack.extend((c, False) for c in _children(obj) if type(c) in _CONTAINERS)
+
+
+def _hashing(kind: type) -> Callable:
+    """``set``, ``frozenset``, ``dict``, ``OrderedDict`` as globals: their argument checked first."""
+    def make(*args: Any) -> Any:
+        for arg in args:
+            _check_nesting(arg, f"the argument of {kind.__name__}")
+        return kind(*args)
+    return make
+
+
 class _NdarrayClass:
     """What the global ``numpy.ndarray`` unpickles to: accepted only as the first argument of
     :func:`_reconstruct` (calling it, which would allocate any shape, fails)."""
@@ -168,9 +216,9 @@ def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
 
 
 SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): dict,
-    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
+    ("collections", "OrderedDict"): _hashing(collections.OrderedDict),
+    ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): _hashing(dict),
+    ("builtins", "set"): _hashing(set), ("builtins", "frozenset"): _hashing(frozenset),
     ("builtins", "bytearray"): _of_bytes(bytearray), ("builtins", "bytes"): _of_bytes(bytes), ("builtins", "complex"): complex,
     ("_codecs", "encode"): _encode,
     ("numpy", "ndarray"): _NdarrayClass, ("numpy", "dtype"): _dtype,
@@ -193,8 +241,35 @@ class _Forbidden(pickle.UnpicklingError):
     pass
 
 
+class _Bounded:
+    """A binary file read no further than its end: ``read(n)`` for more than is left fails
+    before a buffer of ``n`` bytes is allocated."""
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
+        self.size = fh.seek(0, io.SEEK_END)
+        fh.seek(0)
+
+    def left(self) -> int:
+        return self.size - self._fh.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        if n is not None and n > self.left():
+            _refuse(f"the pickle announces {n} bytes where {self.left()} are left")
+        return self._fh.read(n)
+
+    def readinto(self, buffer) -> int:
+        self.read(0 if len(buffer) <= self.left() else len(buffer))  # refuses what is not there
+        return self._fh.readinto(buffer)
+
+    def readline(self) -> bytes:
+        return self._fh.readline()
+
+
 class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: its BUILD can be replaced
     def __init__(self, file, allowed: Mapping[tuple[str, str], Any], persistent_load, **kwargs):
+        file = _Bounded(file)
+        self._bounded = file
         super().__init__(file, **kwargs)
         if persistent_load is not None:
             self.persistent_load = persistent_load
@@ -230,8 +305,59 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: its BUILD can 
         else:
             _refuse(f"__setstate__ of {type(inst).__name__} is not allowed")
 
+    def _left(self) -> int:
+        """Bytes of the pickle not read yet (the current frame's and the file's)."""
+        frame = self._unframer.current_frame
+        with (frame.getbuffer() if frame else memoryview(b"")) as buffer:
+            in_frame = len(buffer) - frame.tell() if frame else 0
+        return in_frame + self._bounded.left()
+
+    def load_bytearray8(self) -> None:  # pickle's allocates the announced length, then reads
+        n, = struct.unpack("<Q", self.read(8))
+        if n > self._left():
+            _refuse(f"BYTEARRAY8 announces {n} bytes where {self._left()} are left")
+        buffer = bytearray(n)
+        self.readinto(buffer)
+        self.append(buffer)
+
+    def _key(self, key: Any) -> Any:
+        _check_nesting(key, "a dictionary key")
+        return key
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        self.append({self._key(items[i]): items[i + 1] for i in range(0, len(items), 2)})
+
+    def load_setitem(self) -> None:
+        value, key = self.stack.pop(), self.stack.pop()
+        self.stack[-1][self._key(key)] = value
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        for i in range(0, len(items), 2):
+            target[self._key(items[i])] = items[i + 1]
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        _check_nesting(items, "a frozenset")
+        self.append(frozenset(items))
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        _check_nesting(items, "a set")
+        target = self.stack[-1]
+        for item in items:
+            target.add(item)
+
     dispatch = dict(pickle._Unpickler.dispatch)
     dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+    dispatch[pickle.ADDITEMS[0]] = load_additems
 
 
 def load_pickle(source: str | bytes, what: str | None = None, extra_globals: Mapping | None = None,
@@ -246,6 +372,7 @@ def load_pickle(source: str | bytes, what: str | None = None, extra_globals: Map
                 out = _RestrictedUnpickler(fh, allowed, persistent_load, encoding=encoding).load()
         else:
             out = _RestrictedUnpickler(io.BytesIO(source), allowed, persistent_load, encoding=encoding).load()
+        _check_nesting(out, "the pickle")
     except _Forbidden as e:
         raise UnsafeFileError(f"{what}: refusing to load it: the pickle calls {e}, which is not "
                               f"a NumPy array or plain container; nothing from it was run") from None

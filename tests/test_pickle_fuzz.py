@@ -2,7 +2,9 @@
 
 Cases are random opcode programs over the globals the unpickler allows (and a few it does
 not): arrays rebuilt with random states, dtypes with random states, scalars, containers,
-calls, ``BUILD`` on anything, memo references, and byte-level damage on top.  They run in
+calls, ``BUILD`` on anything, memo references, containers nested up to 300,000 deep used as
+values, dictionary keys and set members, lengths announced beyond the end of the file, and
+byte-level damage on top.  They run in
 forked children so that a crash inside NumPy is seen as a crash: every case must end in a
 result or one ``UserInputError``.  ``RDROP_PICKLE_FUZZ=N`` runs N cases (5,000 in the suite).
 """
@@ -125,9 +127,13 @@ class Program:
         r = self.rng
         if depth > 3:
             return self.atom()
-        kind = r.randrange(12)
+        kind = r.randrange(14)
         if kind < 3:
             return self.atom()
+        if kind == 12:
+            return self.deep()
+        if kind == 13:
+            return self.announced()
         if kind == 3:
             return self.array()
         if kind == 4:
@@ -150,6 +156,36 @@ class Program:
             self.memo += 1
             return self.value(depth + 1) + P.MEMOIZE
         return (P.BINGET + bytes([r.randrange(self.memo)])) if self.memo else self.atom()
+
+    def deep(self) -> bytes:
+        """A tuple, list or frozenset nested N deep (no recursion while loading), as a value,
+        a key (SETITEM, SETITEMS, DICT) or a member (FROZENSET, set())."""
+        r = self.rng
+        n = r.choice([2, 99, 100, 101, 5000, 300_000])
+        nest = r.choice([P.EMPTY_TUPLE + P.TUPLE1 * n,  # ((((),),),)
+                         P.MARK * n + P.EMPTY_TUPLE + P.FROZENSET * n,  # frozenset({frozenset({...})})
+                         P.MARK * n + P.EMPTY_LIST + P.LIST * n])  # [[[[]]]]
+        use = r.randrange(6)
+        if use == 0:
+            return nest
+        if use == 1:
+            return P.EMPTY_DICT + nest + P.BININT1 + b"\x01" + P.SETITEM
+        if use == 2:
+            return P.EMPTY_DICT + P.MARK + nest + P.NONE + P.SETITEMS
+        if use == 3:
+            return P.MARK + nest + P.NONE + P.DICT
+        if use == 4:
+            return P.MARK + nest + P.FROZENSET
+        return _global("builtins", r.choice(["set", "frozenset"])) + P.MARK + nest + P.LIST + P.TUPLE1 + P.REDUCE
+
+    def announced(self) -> bytes:
+        """An opcode whose length prefix announces more bytes than the file has."""
+        r = self.rng
+        n = r.choice([2 ** 31 - 1, 2 ** 32 - 1, 2 ** 40, 10 ** 9, 300, 2 ** 63 - 1])
+        op, width = r.choice([(P.BINBYTES8, 8), (P.BYTEARRAY8, 8), (P.BINUNICODE8, 8), (P.FRAME, 8),
+                              (P.BINBYTES, 4), (P.BINUNICODE, 4), (P.LONG4, 4), (P.BINSTRING, 4)])
+        n = min(n, 2 ** (8 * width - 1) - 1)
+        return op + n.to_bytes(width, "little") + bytes(r.randrange(8))
 
     def case(self) -> bytes:
         r = self.rng
@@ -260,6 +296,42 @@ def test_genuine_numpy_pickles_load_as_pickle_loads_them(protocol):
         np.testing.assert_array_equal(out[key], value, err_msg=key)
 
 
+def test_a_length_beyond_the_file_is_refused_before_it_is_allocated():
+    """Issue 35's 12 bytes: BYTEARRAY8 announcing 4 GB. The child's peak memory stays that of
+    an interpreter with NumPy (its pure-Python unpickler would allocate the 4 GB first)."""
+    raw = bytes.fromhex("800296ffffffff000000002e")
+
+    def load() -> str:
+        try:
+            load_pickle(raw)
+            return "loaded"
+        except UserInputError as e:
+            import resource
+
+            return f"{e}|{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10}"
+
+    died, out = _in_child(load)
+    message, peak_mb = out.rsplit("|", 1)
+    assert died == 0 and "BYTEARRAY8 announces 4294967295 bytes where 1 are left" in message
+    assert int(peak_mb) < 1024
+
+
+@pytest.mark.parametrize("use", [b"}%s\x85K\x01s.", b"(%s\x85K\x01d.", b"(%s\x85\x91."])
+def test_a_million_deep_key_is_refused_before_it_is_hashed(use):
+    """Issue 35: ``{((((),),)...): 1}`` built with TUPLE1 a million times; hashing it crashed."""
+    raw = b"\x80\x04" + use.replace(b"%s", b")" + b"\x85" * 999_999)
+
+    def load() -> str:
+        try:
+            load_pickle(raw)
+            return "loaded"
+        except UserInputError as e:
+            return str(e)
+
+    died, message = _in_child(load)
+    assert died == 0 and "nests containers more than 100 deep" in message, (died, message)
+
+
 @pytest.mark.parametrize("raw", CRASHING_PICKLES, ids=["object_array_short_list", "dtype_state_text"])
 def test_issue_29_pickles_are_one_error(raw):
     def load() -> str:
@@ -270,3 +342,16 @@ def test_issue_29_pickles_are_one_error(raw):
             return type(e).__name__
 
     assert _in_child(load) == (0, "UserInputError")
+
+
+def test_eval_and_export_of_a_deep_key_pdparams_are_one_line(tmp_path):
+    """The crash of issue 35 through the tools: a 1 MB ``.pdparams`` with a million-deep key."""
+    from helpers import one_error_line, run_tool
+
+    path = tmp_path / "deep.pdparams"
+    path.write_bytes(b"\x80\x04}" + b")" + b"\x85" * 999_999 + b"K\x01s.")
+    for tool in ("tools/eval.py", "tools/export_model.py"):
+        extra = ["--out", str(tmp_path / "exp")] if "export" in tool else []
+        line = one_error_line(run_tool(tool, "-c", "configs/quickstart.yaml", "-o", f"Model.pretrained={path}", *extra))
+        assert str(path) in line and "nests containers more than 100 deep" in line, line
+    assert not (tmp_path / "exp").exists()
