@@ -128,6 +128,7 @@ class DataConfig:
     val_list: str = ""
     label_list: str = ""  # filelist: optional "id name" lines (PaddleClas class_id_map_file)
     skip_bad_images: bool = False  # a corrupt image: stop (false) or replace it deterministically
+    allow_outside_root: bool = False  # folder links and list paths may resolve outside Data.root
     batch_size: int = 512
     eval_batch_size: int = 256
     max_per_card_batch: int = 0  # 0: no cap; else the per-card micro-batch never exceeds it

@@ -23,7 +23,8 @@ import numpy as np
 import paddle
 
 from rdrop_paddle.config import MAX_IMAGE_SIZE
-from rdrop_paddle.data.decode import IMAGE_EXTENSIONS, read_image
+from rdrop_paddle.data.decode import IMAGE_EXTENSIONS, is_image_file, read_image
+from rdrop_paddle.data.entries import hidden
 from rdrop_paddle.data.transforms import INTERPOLATION, MEAN, STD, EvalTransform
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
@@ -154,16 +155,16 @@ def _check_infer_config(cfg: dict, path: str) -> None:
 
 
 def list_images(paths: list[str]) -> list[str]:
-    """Image files among ``paths``, folders expanded (one level, sorted)."""
+    """Image files among ``paths``, folders expanded (one level, sorted; hidden entries such as
+    ``._x.jpg`` and ``.DS_Store`` skipped)."""
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(os.path.join(path, f) for f in os.listdir(path)
-                           if f.lower().endswith(IMAGE_EXTENSIONS))
+            found = sorted(os.path.join(path, f) for f in os.listdir(path) if not hidden(f) and is_image_file(f))
             if not found:
                 raise UserInputError(f"{path}: folder holds no image ({', '.join(IMAGE_EXTENSIONS)})")
             files += found
-        elif os.path.isfile(path):
+        elif os.path.exists(path):
             files.append(path)
         else:
             raise UserInputError(f"image not found: {path}")

@@ -1,4 +1,5 @@
 """R-Drop on the user's own images: folder and PaddleClas file-list sources on real image files."""
+import io
 import os
 import shutil
 
@@ -34,7 +35,7 @@ def test_folder_and_filelist_name_the_same_images_alike(demo, tmp_path):
                                  f"Data.train_list={demo / 'train_list.txt'}", f"Data.val_list={demo / 'val_list.txt'}",
                                  f"Data.label_list={demo / 'labels.txt'}").Data, 8, 0, 1)
     assert folder[0].class_names == sorted(NAMES) and listed[0].class_names == list(NAMES)
-    assert folder[0].skipped_files == 1  # train/README.txt
+    assert folder[0].skipped_files == [str(demo / "train" / "README.txt")]
     assert (len(folder[0]), len(folder[1])) == (1438, 359)
     for a, b in zip(folder, listed):
         assert sorted(a.paths) == sorted(b.paths)
@@ -71,15 +72,18 @@ def test_without_val_folder_the_split_is_stratified(demo, tmp_path):
 
 
 def test_reading_is_lazy(demo, tmp_path, monkeypatch):
-    """Building the data sets lists paths only: no image is opened until a sample is asked for."""
-    opened = []
-    real_open = Image.open
-    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    """Building the data sets lists paths and reads each file's header (checked before a run
+    writes anything): no pixels are decoded until a sample is asked for."""
+    from PIL import ImageFile
+
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: decoded.append(im.filename) or real_load(im))
     train, val = build_datasets(_cfg(tmp_path, f"Data.root={demo}").Data, 8, 0, 1)
-    assert opened == []
+    assert decoded == []
     assert all(isinstance(p, str) for p in train.paths) and not hasattr(train, "images")
     val[(3, 0)]
-    assert opened == [val.paths[3]]
+    assert set(decoded) == {val.paths[3]}  # (load() is called again by conversions: a no-op then)
 
 
 def _bad_root(demo, tmp_path, case):
@@ -136,18 +140,31 @@ def test_tool_refuses_bad_data_and_a_class_count_mismatch_before_writing(demo, t
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def _corrupt(demo, tmp_path):
-    root = tmp_path / "corrupt"
+def _corrupt(demo, tmp_path, header: bool = False):
+    """A copy of the demo folder with one training image damaged: its header (unreadable), or
+    its pixels (a PNG whose header reads but whose data is cut in half)."""
+    root = tmp_path / ("bad_header" if header else "corrupt")
     shutil.copytree(demo, root)
     bad = sorted((root / "train" / "four").iterdir())[1]
-    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    if header:
+        bad.write_bytes(b"not an image at all")
+    else:
+        with Image.open(bad) as im:
+            buffer = io.BytesIO()
+            im.save(buffer, format="PNG")
+        bad.write_bytes(buffer.getvalue()[:len(buffer.getvalue()) // 2])
     return root, bad
 
 
 def test_a_corrupt_image_stops_the_run_naming_it_or_is_replaced_alike(demo, tmp_path):
     root, bad = _corrupt(demo, tmp_path)
-    common = ["-c", "configs/vit_own_data.yaml", *NANO, "-o", f"Data.root={root}", "-o", "Global.max_steps=90",
+    common = ["-c", "configs/vit_own_data.yaml", *NANO, "-o", "Global.max_steps=90",
               "-o", "Global.eval_every=1000", "-o", "Data.auto_augment=", "-o", "Data.mixup=0", "-o", "Data.cutmix=0"]
+    header_root, header_bad = _corrupt(demo, tmp_path, header=True)  # found before anything is written
+    line = one_error_line(run_tool("tools/train.py", *common, "-o", f"Data.root={header_root}",
+                                   "-o", f"Global.output_dir={tmp_path / 'early'}"), 2)
+    assert str(header_bad) in line and "Data.skip_bad_images" in line and not (tmp_path / "early").exists()
+    common += ["-o", f"Data.root={root}"]
     line = one_error_line(run_tool("tools/train.py", *common, "-o", f"Global.output_dir={tmp_path / 'stop'}"), 1)
     assert str(bad) in line and "not an image this tool can read" in line
     runs = {}
@@ -244,5 +261,5 @@ def test_the_template_as_shipped_trains_on_cpu(demo, tmp_path):
                    "-o", f"Global.output_dir={tmp_path / 'run'}")
     assert "global batch 128 = 64 x 2 accum x 1 card(s)" in res.stdout
     assert all(note in res.stdout for note in ("layer_decay 0.65", "EMA decay 0.9998", "mixup 0.8, cutmix 1.0",
-                                               "label_smoothing 0.1", "1 non-image file(s) ignored"))
+                                               "label_smoothing 0.1", "1 hidden or non-image entry skipped ("))
     assert "ema_top1: " in (tmp_path / "run" / "train.log").read_text()

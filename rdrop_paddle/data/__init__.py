@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rdrop_paddle.config import DataConfig
 from rdrop_paddle.data.dataset import ImageDataset, check_labels
+from rdrop_paddle.data.decode import check_headers
 from rdrop_paddle.data.transforms import EvalTransform, TrainTransform
 from rdrop_paddle.errors import UserInputError
 
@@ -30,17 +31,17 @@ def file_splits(cfg: DataConfig) -> dict:
     if cfg.name == "folder":
         from rdrop_paddle.data.folder import folder_splits
 
-        return folder_splits(cfg.root, cfg.val_fraction, cfg.split_seed)
+        return folder_splits(cfg.root, cfg.val_fraction, cfg.split_seed, cfg.allow_outside_root)
     from rdrop_paddle.data.filelist import filelist_splits
 
-    return filelist_splits(cfg.root, cfg.train_list, cfg.val_list, cfg.label_list)
+    return filelist_splits(cfg.root, cfg.train_list, cfg.val_list, cfg.label_list, cfg.allow_outside_root)
 
 
 def build_datasets(cfg: DataConfig, image_size: int, num_classes: int, in_chans: int = 3) -> tuple:
     """The (train, val) data sets of ``cfg.name`` at ``image_size``; every label must be a
     class of a ``num_classes`` model (0: any number, the data set's own)."""
     train_tf, eval_tf = build_transforms(cfg, image_size)
-    skipped = 0
+    skipped = []
     if cfg.name == "digits":
         from rdrop_paddle.data.digits import build_digits
 
@@ -59,6 +60,8 @@ def build_datasets(cfg: DataConfig, image_size: int, num_classes: int, in_chans:
         check_class_count(len(found["classes"]), num_classes, cfg.name)
         train = FileDataset(*found["train"], train_tf, found["classes"], in_chans, cfg.skip_bad_images)
         val = FileDataset(*found["val"], eval_tf, found["classes"], in_chans, cfg.skip_bad_images)
+        if not cfg.skip_bad_images:  # before anything is written, as every other check
+            check_headers(found["train"][0] + found["val"][0])
     else:
         raise UserInputError(f"unknown Data.name {cfg.name!r}")
     train.skipped_files = val.skipped_files = skipped

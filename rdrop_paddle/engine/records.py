@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rdrop_paddle.config import Config
+from rdrop_paddle.data.entries import named
 from rdrop_paddle.errors import TrainingDiverged
 
 
@@ -38,6 +39,8 @@ def recipe_notes(cfg: Config, train_set) -> str:
         notes.append(f"mixup {d.mixup}, cutmix {d.cutmix}, mix_prob {d.mix_prob}")
     if cfg.Loss.label_smoothing:
         notes.append(f"label_smoothing {cfg.Loss.label_smoothing}")
-    if getattr(train_set, "skipped_files", 0):
-        notes.append(f"{train_set.skipped_files} non-image file(s) ignored")
+    skipped = getattr(train_set, "skipped_files", [])
+    if skipped:
+        notes.append(f"{len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'} "
+                     f"skipped ({named(skipped)})")
     return "".join(f"; {n}" for n in notes)
