@@ -62,6 +62,7 @@ STATE_DAMAGE = {
         {_first_moment(s["optimizer"]): s["optimizer"][_first_moment(s["optimizer"])].astype(np.int32)}),
     "text beta1_pow": lambda s: s["optimizer"].update(
         {next(k for k in s["optimizer"] if "beta1_pow" in k): np.array(["x"])}),
+    "every AdamW moment gone": lambda s: [s["optimizer"].pop(k) for k in list(s["optimizer"]) if "_moment" in k],
 }
 MANIFEST_DAMAGE = {
     "200,000 nested brackets": "[" * 200_000 + "]" * 200_000,
@@ -70,7 +71,7 @@ MANIFEST_DAMAGE = {
 
 
 @pytest.mark.parametrize("case", [*STATE_DAMAGE, *MANIFEST_DAMAGE, "crashing pickle as model.pdparams",
-                                  "integer weights"])
+                                  "integer weights", "NaN weights"])
 def test_a_tampered_checkpoint_is_damaged_and_resume_falls_back(run4, tmp_path, case):
     out, newest = _copy(run4, tmp_path)
     if case in STATE_DAMAGE:
@@ -84,9 +85,10 @@ def test_a_tampered_checkpoint_is_damaged_and_resume_falls_back(run4, tmp_path, 
         text = (newest / "manifest.json").read_text()
         assert '"best_step": 4' in text
         (newest / "manifest.json").write_text(text.replace('"best_step": 4', '"best_step": 1e999'))
-    elif case == "integer weights":
+    elif case in ("integer weights", "NaN weights"):
         weights, _ = checkpoint.read(str(newest))
-        save_paddle({k: v.astype(np.int64) for k, v in weights.items()}, str(newest / "model.pdparams"))
+        save_paddle({k: v.astype(np.int64) if case == "integer weights" else v * np.nan for k, v in weights.items()},
+                    str(newest / "model.pdparams"))
         _rehash(newest, "model.pdparams")
     else:
         _rehash(newest, "model.pdparams", CRASHING_PICKLES[0])
@@ -129,3 +131,31 @@ def test_weights_that_are_not_floating_point_are_one_line_naming_the_key(run4, t
         line = one_error_line(run_tool(tool, *QUICK, "-o", f"Model.pretrained={path}", *extra))
         assert "head.bias holds" in line and "not floating-point weights" in line, line
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize("case", ["NaN EMA", "EMA file gone"])
+def test_a_damaged_ema_is_damage_and_resume_falls_back(tmp_path, case):
+    """Issue 35.4: an all-NaN model_ema.pdparams (re-hashed) resumed silently and every later
+    EMA was NaN; a checkpoint without its EMA file ended with a bare 'ema'."""
+    out = tmp_path / "run"
+    ema = ["-o", "Model.ema_decay=0.9"]
+    train_ok(*QUICK, *ema, "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=4", "-o", "Global.save_every=2",
+             "-o", "Global.eval_every=1000")
+    newest = out / "checkpoints" / "step_0000004"
+    if case == "NaN EMA":
+        weights, _ = checkpoint.read(str(newest))
+        save_paddle({k: v * np.nan for k, v in weights.items()}, str(newest / checkpoint.EMA_FILE))
+        _rehash(newest, checkpoint.EMA_FILE)
+    else:
+        (newest / checkpoint.EMA_FILE).unlink()
+        manifest = json.loads((newest / "manifest.json").read_text())
+        del manifest["files"][checkpoint.EMA_FILE]
+        (newest / "manifest.json").write_text(json.dumps(manifest))
+    train_ok(*QUICK, *ema, "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=6", "-o", "Global.save_every=2",
+             "-o", "Global.eval_every=1000")
+    log = (out / "train.log").read_text()
+    assert "checkpoint step 4 is incomplete or damaged" in log and "resume at step 2" in log, log[-2000:]
+    assert ("model_ema.pdparams" in log) and ("NaN" in log if case == "NaN EMA" else "keeps an EMA" in log)
+    from helpers import newest_weights
+
+    assert all(np.isfinite(v).all() for v in newest_weights(out, ema=True).values())

@@ -7,6 +7,7 @@ first warm-up step is already non-zero and the last one is zero.  :class:`TrainS
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import paddle
@@ -104,3 +105,19 @@ def load_optimizer_state(optimizer, model: paddle.nn.Layer, state: dict) -> None
     except KeyError as e:
         raise ValueError(f"optimizer state entry {e.args[0]!r} belongs to no parameter of the model")
     optimizer.set_state_dict(out)
+
+
+def accumulator_suffixes(cfg: OptimizerConfig) -> frozenset[str]:
+    """The entries this optimizer keeps per parameter (``_velocity_0``; ``_moment1_0``,
+    ``_moment2_0``, ...), as the installed Paddle names them: read off one step of the same
+    optimizer on a 2 x 2 layer, so that a checkpoint can be checked against them before Paddle
+    sees it."""
+    with paddle.utils.unique_name.guard():  # names of its own: the run's accumulators keep theirs
+        constant = paddle.ParamAttr(initializer=paddle.nn.initializer.Constant(0.5))  # draws nothing from the RNG
+        probe = paddle.nn.Linear(2, 2, weight_attr=constant, bias_attr=False)
+        plain = dataclasses.replace(cfg, layer_decay=1.0)  # the same entries, without the ViT's layer ids
+        optimizer = build_optimizer(plain, probe, paddle.optimizer.lr.LambdaDecay(cfg.lr, lambda step: 1.0))
+        probe(paddle.ones([1, 2])).sum().backward()
+        optimizer.step()
+        return frozenset(key[len("weight"):] for key in optimizer_state(optimizer, probe)
+                         if key.startswith("weight_"))

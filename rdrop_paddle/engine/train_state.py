@@ -2,9 +2,10 @@
 
 :func:`check_checkpoint` compares a checkpoint read from disk with the model it is resumed
 into: weights (keys, shapes, floating point), progress (integer step, best step and stream
-position, a finite best top-1), the LR schedule's state, and the optimizer state (for every
-parameter the same moments, each of the parameter's shape or a ``[1]`` accumulator, in
-floating point).  A checkpoint that fails is damaged: resume falls back to an older one.
+position, a finite best top-1), the LR schedule's state, the optimizer state (for every
+parameter exactly the entries the optimizer keeps, each of the parameter's shape or a ``[1]``
+accumulator, in floating point), and the EMA weights when the run keeps an EMA.  Weights and
+EMA must be finite.  A checkpoint that fails is damaged: resume falls back to an older one.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def _schedule(schedule: Any, what: str) -> None:
         _finite(schedule["last_lr"], f"{what}.last_lr")
 
 
-def _optimizer(state: Any, shapes: dict[str, tuple], step: int) -> None:
+def _optimizer(state: Any, shapes: dict[str, tuple], step: int, entries: frozenset[str] | None) -> None:
     if not isinstance(state, dict):
         raise ValueError("the optimizer state is not a dict")
     names = sorted(shapes, key=len, reverse=True)
@@ -77,6 +78,11 @@ def _optimizer(state: Any, shapes: dict[str, tuple], step: int) -> None:
             raise ValueError(f"optimizer entry {key} is {what}, not a float array of shape "
                              f"{list(shapes[name])} or [1]")
         suffixes[name].add(key[len(name):])
+    if step > 0 and entries is not None:
+        odd = next((n for n, v in suffixes.items() if v != entries), None)
+        if odd is not None:
+            raise ValueError(f"the optimizer state of {odd} holds {sorted(suffixes[odd])}, not the optimizer's "
+                             f"{sorted(entries)}")
     kinds = {frozenset(v) for v in suffixes.values()}
     if step > 0 and (len(kinds) != 1 or not next(iter(kinds))):
         first = next(iter(shapes))
@@ -85,21 +91,31 @@ def _optimizer(state: Any, shapes: dict[str, tuple], step: int) -> None:
                          f"{odd} has {sorted(suffixes[odd])}")
 
 
-def check_checkpoint(path: str, weights: dict, state: dict, shapes: dict[str, tuple]) -> None:
+def _weights(weights: Any, shapes: dict[str, tuple], what: str) -> None:
+    if not isinstance(weights, dict):
+        raise ValueError(f"{what} is not a state dict")
+    check_fits({k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}, shapes, what)
+    as_weights(weights, dict.fromkeys(weights, np.float32), what)
+    bad = next((k for k, v in weights.items() if not np.isfinite(v).all()), None)
+    if bad is not None:
+        raise ValueError(f"{what}: {bad} holds NaN or infinity")
+
+
+def check_checkpoint(path: str, weights: dict, state: dict, shapes: dict[str, tuple], ema: bool = False,
+                     entries: frozenset[str] | None = None) -> None:
     """Raise ``ValueError`` naming the first thing in checkpoint ``path`` that a resume into a
-    model of parameter ``shapes`` could not use."""
-    check_fits({k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}, shapes, "model.pdparams")
-    as_weights(weights, dict.fromkeys(weights, np.float32), "model.pdparams")
+    model of parameter ``shapes`` could not use; ``ema``: the run keeps an EMA; ``entries``:
+    what the optimizer keeps per parameter (:func:`~rdrop_paddle.engine.optim.accumulator_suffixes`)."""
+    _weights(weights, shapes, "model.pdparams")
     if not isinstance(state, dict) or not {"optimizer", "scheduler", "progress", "config"} <= set(state):
         raise ValueError("train.pdopt does not hold optimizer, scheduler, progress and config")
     step = manifest(path)["step"]  # verified before: the folder may have been renamed
     _progress(state["progress"], step)
     _schedule(state["scheduler"], "scheduler")
-    _optimizer(state["optimizer"], shapes, step)
+    _optimizer(state["optimizer"], shapes, step, entries)
+    if ema and "ema" not in state:
+        raise ValueError("it has no model_ema.pdparams, and the run keeps an EMA (Model.ema_decay)")
     if "ema" in state:
-        if not isinstance(state["ema"], dict):
-            raise ValueError("model_ema.pdparams is not a state dict")
-        check_fits({k: tuple(getattr(v, "shape", ())) for k, v in state["ema"].items()}, shapes, "model_ema.pdparams")
-        as_weights(state["ema"], dict.fromkeys(state["ema"], np.float32), "model_ema.pdparams")
+        _weights(state["ema"], shapes, "model_ema.pdparams")
     if not isinstance(state["config"], dict) or not (state.get("scaler") is None or isinstance(state["scaler"], dict)):
         raise ValueError("train.pdopt's config or scaler state is not a dict")
