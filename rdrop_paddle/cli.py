@@ -24,7 +24,9 @@ COMMANDS = {name: (f"rdrop_paddle.commands.{module}", module) for name, module i
 
 
 def _error_line(e: BaseException) -> str:
-    return "error: " + " ".join(str(e).split())
+    """One line; characters a terminal would act on (NUL, escapes) shown escaped."""
+    text = " ".join(str(e).split())
+    return "error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run_safely(task: Callable[[], object]) -> int:
@@ -75,13 +77,7 @@ def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
 def _main(command: str, argv: Optional[Sequence[str]]) -> None:
     from rdrop_paddle.commands import arguments
 
-    parser = getattr(arguments, COMMANDS[command][1])()
-
-    def one_line_error(message: str) -> None:  # argparse's usage + message, as one line
-        print(f"error: {message} (see {parser.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-    parser.error = one_line_error
+    parser = arguments.one_line_errors(getattr(arguments, COMMANDS[command][1])())
     args = parser.parse_args(argv)
     from rdrop_paddle.compat import check_paddle
     from rdrop_paddle.cpu.process import configure_environment, quiet_start

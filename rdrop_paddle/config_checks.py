@@ -7,6 +7,8 @@ import math
 import os
 
 from rdrop_paddle.config import MAX_CLASSES, MAX_IMAGE_SIZE, MAX_STOP_TIMEOUT, PATH_KEYS, Config
+
+MAX_WORKERS = 256  # DataLoader processes per card
 from rdrop_paddle.errors import UserInputError
 
 
@@ -46,6 +48,10 @@ def validate(cfg: Config) -> None:
     _check(len(d.scale) == 2 and 0.0 < d.scale[0] <= d.scale[1] <= 1.0,
            f"Data.scale must be [min, max] with 0 < min <= max <= 1, got {d.scale}")
     _check(0.0 < d.crop_pct <= 1.0, f"Data.crop_pct must be in (0, 1], got {d.crop_pct}")
+    _check(m.image_size / d.crop_pct <= MAX_IMAGE_SIZE,
+           f"Data.crop_pct {d.crop_pct:g} resizes {m.image_size} px images to {m.image_size / d.crop_pct:.3g} px "
+           f"before the crop, more than {MAX_IMAGE_SIZE}")
+    _check(d.num_workers <= MAX_WORKERS, f"Data.num_workers must be at most {MAX_WORKERS}, got {d.num_workers:,}")
     _check(0.0 < o.layer_decay <= 1.0, f"Optimizer.layer_decay must be in (0, 1], got {o.layer_decay}")
     if d.auto_augment:
         from rdrop_paddle.data.randaugment import parse_policy

@@ -144,8 +144,10 @@ def _check_infer_config(cfg: dict, path: str) -> None:
     if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         problems.append("class_names is not a list of strings")
     crop = cfg.setdefault("crop_pct", 1.0)
-    if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.0 < crop <= 1.0:
-        problems.append(f"crop_pct {crop!r:.40} is not a number in (0, 1]")
+    if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.0 < crop <= 1.0 \
+            or (_is_int(size) and size / crop > MAX_IMAGE_SIZE):
+        problems.append(f"crop_pct {crop!r:.40} is not a number in (0, 1] that keeps image_size / crop_pct "
+                        f"within {MAX_IMAGE_SIZE}")
     if cfg.setdefault("output", "logits") not in ("logits", "probabilities"):
         problems.append(f"output {cfg['output']!r:.40} is not logits or probabilities")
     if cfg.setdefault("resize", "bilinear") not in INTERPOLATION:

@@ -28,6 +28,10 @@ QUICK = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=2"]
     ("Global.seed=" + "1" * 5000, "Exceeds the limit"),
     ("Loss.alpha=" + "[" * 100_000, "nested too deeply"),
     ("Global.stop_timeout=1e10", "Global.stop_timeout must be a number of seconds in (0, 86,400]"),
+    ("Data.auto_augment=rand-ninf", "cannot read 'ninf'"),
+    ("Data.crop_pct=1e-300", "Data.crop_pct 1e-300 resizes 8 px images to 8e+300 px"),
+    ("Data.crop_pct=5e-324", "Data.crop_pct 4.94066e-324 resizes 8 px images to inf px"),
+    ("Data.num_workers=" + "1" + "0" * 23, "Data.num_workers must be at most 256"),
 ])
 def test_config_values_are_one_line(tmp_path, override, message):
     line = one_error_line(run_tool("tools/train.py", *QUICK, "-o", f"Global.output_dir={tmp_path / 'o'}",
@@ -163,8 +167,33 @@ def test_a_signal_while_starting_is_one_line(tmp_path, signum, delay):
     time.sleep(delay)
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
+    if proc.returncode == -signum:  # before the interpreter ran any code of ours: the default action, clean
+        assert stdout == "" and stderr == "" and not (tmp_path / "run").exists(), stderr[-2000:]
+        return
     lines = stderr.strip().splitlines()
     assert "Traceback" not in stderr and "Termination signal" not in stderr and len(lines) <= 1, stderr[-2000:]
     saved = f"{signal.Signals(signum).name}: saved step" in stdout  # the loop had begun: saved at a step
     expected = (130 if signum == signal.SIGINT else 0) if saved else 128 + signum
     assert proc.returncode == expected, (proc.returncode, stdout[-500:], stderr[-500:])
+
+
+@pytest.mark.parametrize("tool,args,message", [
+    ("tools/data_bench.py", ["--images", "0"], "argument --images: expected whole numbers in [1, 100,000]"),
+    ("tools/data_bench.py", ["--samples", "-5"], "argument --samples"),
+    ("tools/data_bench.py", ["--size", "0"], "argument --size"),
+    ("tools/data_bench.py", ["--rss", "abc"], "argument --rss: expected whole numbers"),
+    ("tools/infer_backends.py", ["--sizes", "abc"], "argument --sizes: expected whole numbers"),
+    ("tools/infer_backends.py", ["--int8-top1", "/nonexistent"], "--int8-top1 /nonexistent: not a run folder"),
+])
+def test_benchmark_tools_arguments_are_one_line(tool, args, message):
+    assert message in one_error_line(run_tool(tool, *args))
+
+
+def test_an_error_line_shows_control_characters_escaped(tmp_path):
+    """A list entry holding a NUL byte is named with the NUL escaped, not printed raw."""
+    (tmp_path / "train.txt").write_bytes(b"a\x00b.png 0\n")
+    res = run_tool("tools/train.py", *QUICK, "-o", "Data.name=filelist", "-o", f"Data.root={tmp_path}",
+                   "-o", f"Data.train_list={tmp_path / 'train.txt'}", "-o", f"Data.val_list={tmp_path / 'train.txt'}",
+                   "-o", "Model.image_size=8", "-o", f"Global.output_dir={tmp_path / 'o'}")
+    line = one_error_line(res)
+    assert "\x00" not in res.stderr and "a\\x00b.png" in line, line

@@ -91,11 +91,14 @@ def lazy_rss(count: int, folder: str) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=300)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--rss", default="1000,50000")
+    from rdrop_paddle.commands.arguments import count, counts, one_line_errors
+
+    parser = one_line_errors(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    parser.add_argument("--images", type=count(1, 100_000), default=64, help="JPEG files written to decode")
+    parser.add_argument("--samples", type=count(1, 10_000_000), default=300, help="samples timed per pipeline")
+    parser.add_argument("--size", type=count(1, 4096), default=224, help="model input size in pixels")
+    parser.add_argument("--rss", type=counts(1, 1_000_000), default=[1000, 50000],
+                        help="folder sizes whose data-set memory is measured, comma-separated")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rates = throughput(_jpegs(tmp, args.images), args.samples, args.size)
@@ -103,8 +106,8 @@ def main() -> None:
         for name, rate in rates.items():
             print(f"| {name} | {rate:.0f} |")
         print("\n| files in the folder | resident memory added by building the data set |\n| --- | --- |")
-        for count in (int(c) for c in args.rss.split(",") if c):
-            n, mib = lazy_rss(count, tmp)
+        for files in args.rss:
+            n, mib = lazy_rss(files, tmp)
             print(f"| {n:,} | {mib:.1f} MiB |")
     print(f"(this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
 

@@ -137,17 +137,21 @@ def reduced_precision_top1(run_dir: str, threads: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from rdrop_paddle.commands.arguments import count, counts, one_line_errors
+
+    parser = one_line_errors(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--model", default="vit_base_patch16", choices=sorted(WIDTHS))
-    parser.add_argument("--sizes", default="224,384")
-    parser.add_argument("--batches", default="1,8")
-    parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--sizes", type=counts(16, 4096), default=[224, 384], help="image sizes, comma-separated")
+    parser.add_argument("--batches", type=counts(1, 1024), default=[1, 8], help="batch sizes, comma-separated")
+    parser.add_argument("--classes", type=count(1, 100_000), default=100)
+    parser.add_argument("--warmup", type=count(0, 10_000), default=3)
+    parser.add_argument("--repeats", type=count(1, 100_000), default=10)
+    parser.add_argument("--threads", type=count(1, 1024), default=len(os.sched_getaffinity(0)))
     parser.add_argument("--json", default="")
     parser.add_argument("--int8-top1", default="", metavar="RUN_DIR", help="a quickstart run folder")
     args = parser.parse_args()
+    if args.int8_top1 and not os.path.isfile(os.path.join(args.int8_top1, "best.pdparams")):
+        parser.error(f"--int8-top1 {args.int8_top1}: not a run folder (no best.pdparams); run the quickstart first")
     if args.int8_top1:
         print(f"top-1 on the quickstart's held-out split: {reduced_precision_top1(args.int8_top1, args.threads)}")
 
@@ -157,7 +161,7 @@ def main() -> None:
     rows = []
     print("| size | batch | backend | ms/img | x PyTorch eager | max abs logit diff |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for size in (int(s) for s in args.sizes.split(",") if s):
+    for size in args.sizes:
         net, torch_run = _torch_anchor(args.model, size, args.classes, args.threads)
         with tempfile.TemporaryDirectory() as out:
             _export(net, args.model, size, args.classes, out)
@@ -172,7 +176,7 @@ def main() -> None:
                     out, cpu_threads=args.threads, precision="bf16"),
                 "ONNX Runtime, int8 dynamic (reduced precision)": _ort_int8(out, args.threads),
             }
-            for batch_size in (int(b) for b in args.batches.split(",")):
+            for batch_size in args.batches:
                 batch = np.random.RandomState(size + batch_size).randn(batch_size, 3, size, size).astype("float32")
                 anchor_ms, reference = None, None
                 for name, run in backends.items():

@@ -82,6 +82,45 @@ def _bool(text: str) -> bool:
     return text.lower() in ("true", "1")
 
 
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Argument errors as one ``error: ... (see PROG --help)`` line and exit 2, not argparse's
+    usage block."""
+    def error(message: str) -> None:
+        import sys
+
+        print(f"error: {message} (see {parser.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error
+    return parser
+
+
+def counts(low: int = 1, high: int = 1 << 20):
+    """An argparse type: a comma-separated list of integers in [low, high] (one is a list too)."""
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            values = []
+        if not values or not all(low <= v <= high for v in values):
+            raise argparse.ArgumentTypeError(f"expected whole numbers in [{low}, {high:,}] separated by commas, "
+                                             f"got {text[:40]!r}")
+        return values
+    return parse
+
+
+def count(low: int = 1, high: int = 1 << 20):
+    """An argparse type: one integer in [low, high]."""
+    many = counts(low, high)
+
+    def parse(text: str) -> int:
+        values = many(text)
+        if len(values) != 1:
+            raise argparse.ArgumentTypeError(f"expected one whole number, got {text[:40]!r}")
+        return values[0]
+    return parse
+
+
 def flag(p: argparse.ArgumentParser, name: str, help: str, default: bool | None = False) -> None:
     """A switch in both forms: ``--name`` as a person types it, ``--name=True|False`` as TIPC's
     runners write every flag (``key=value``)."""

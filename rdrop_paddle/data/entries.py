@@ -30,6 +30,8 @@ def check_regular(path: str, where: str = "") -> None:
     (``list.txt:3: ``)."""
     try:
         mode = os.stat(path).st_mode
+    except ValueError:  # a NUL byte in the path
+        raise UserInputError(f"{where}{path!r}: a path with a NUL byte") from None
     except FileNotFoundError:
         raise UserInputError(f"{where}image not found: {path}") from None
     except OSError as e:

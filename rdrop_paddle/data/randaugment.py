@@ -92,9 +92,9 @@ def parse_policy(text: str) -> dict:
             value = float(part[len(key):]) if key else None
         except ValueError:
             value = None
-        if key is None or value is None or math.isnan(value):
+        if key is None or value is None or math.isnan(value) or (math.isinf(value) and key != "mstd"):
             raise UserInputError(f"Data.auto_augment {text!r}: cannot read {part!r} (known: m, n, mstd, mmax, "
-                                 f"p, inc followed by a number)")
+                                 f"p, inc followed by a finite number; mstd may be inf)")
         policy[key] = bool(value) if key == "inc" else (int(value) if key == "n" else value)
     if not (0 <= policy["n"] <= 16 and 0.0 <= policy["p"] <= 1.0 and policy["mstd"] >= 0
             and 0 <= policy["m"] <= 100 and 0 < policy["mmax"] <= 100):
