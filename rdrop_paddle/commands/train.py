@@ -27,7 +27,7 @@ from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
 from rdrop_paddle.engine.ema import ModelEma
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate_run
 from rdrop_paddle.engine.records import record_eval, recipe_notes
-from rdrop_paddle.engine.optim import accumulator_suffixes, build_optimizer, build_scheduler
+from rdrop_paddle.engine.optim import build_optimizer, build_scheduler, recorded_accumulators
 from rdrop_paddle.engine.step import TrainStep, finite_parameters
 from rdrop_paddle.engine.stop import StopSignal
 from rdrop_paddle.engine.train_state import check_checkpoint
@@ -152,9 +152,8 @@ def _origin(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
     if ckpt.remove_stale():
         ckpt.notice("notice: removed the temporary files of a save that was interrupted")
     shapes = {k: tuple(v.shape) for k, v in raw.state_dict().items()}
-    ema = cfg.Model.ema_decay > 0
-    found = ckpt.resume_from(cfg.Global.resume, lambda *c: check_checkpoint(
-        *c, shapes, ema, accumulator_suffixes(cfg.Optimizer)))
+    entries = recorded_accumulators(cfg.Optimizer)
+    found = ckpt.resume_from(cfg.Global.resume, lambda *c: check_checkpoint(*c, shapes, entries))
     if found:
         path, weights, state = found
         return {"path": path, "weights": weights, "state": state}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 import paddle
 
@@ -121,3 +122,12 @@ def accumulator_suffixes(cfg: OptimizerConfig) -> frozenset[str]:
         optimizer.step()
         return frozenset(key[len("weight"):] for key in optimizer_state(optimizer, probe)
                          if key.startswith("weight_"))
+
+
+def recorded_accumulators(cfg: OptimizerConfig) -> Callable[[dict], frozenset[str] | None]:
+    """For a checkpoint's recorded ``Optimizer`` section: :func:`accumulator_suffixes` if it is
+    the optimizer ``cfg`` names (None otherwise: another optimizer is refused by the config
+    comparison, not treated as damage)."""
+    def entries(saved: dict) -> frozenset[str] | None:
+        return accumulator_suffixes(cfg) if saved.get("name") == cfg.name else None
+    return entries

@@ -10,7 +10,7 @@ EMA must be finite.  A checkpoint that fails is damaged: resume falls back to an
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -101,21 +101,26 @@ def _weights(weights: Any, shapes: dict[str, tuple], what: str) -> None:
         raise ValueError(f"{what}: {bad} holds NaN or infinity")
 
 
-def check_checkpoint(path: str, weights: dict, state: dict, shapes: dict[str, tuple], ema: bool = False,
-                     entries: frozenset[str] | None = None) -> None:
+def check_checkpoint(path: str, weights: dict, state: dict, shapes: dict[str, tuple],
+                     entries: Callable[[dict], frozenset[str]] | None = None) -> None:
     """Raise ``ValueError`` naming the first thing in checkpoint ``path`` that a resume into a
-    model of parameter ``shapes`` could not use; ``ema``: the run keeps an EMA; ``entries``:
-    what the optimizer keeps per parameter (:func:`~rdrop_paddle.engine.optim.accumulator_suffixes`)."""
+    model of parameter ``shapes`` could not use.  The checkpoint is held to the config it
+    records: an EMA file if that config kept one, and per parameter the entries
+    ``entries(its Optimizer section)`` names (:func:`~rdrop_paddle.engine.optim.accumulator_suffixes`).
+    A checkpoint of another config is not damaged: resume refuses it afterwards, keeping it."""
     _weights(weights, shapes, "model.pdparams")
     if not isinstance(state, dict) or not {"optimizer", "scheduler", "progress", "config"} <= set(state):
         raise ValueError("train.pdopt does not hold optimizer, scheduler, progress and config")
+    config = state["config"]
+    if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in ("Model", "Optimizer")) \
+            or not (state.get("scaler") is None or isinstance(state["scaler"], dict)):
+        raise ValueError("train.pdopt's config or scaler state is not a dict")
     step = manifest(path)["step"]  # verified before: the folder may have been renamed
     _progress(state["progress"], step)
     _schedule(state["scheduler"], "scheduler")
-    _optimizer(state["optimizer"], shapes, step, entries)
-    if ema and "ema" not in state:
-        raise ValueError("it has no model_ema.pdparams, and the run keeps an EMA (Model.ema_decay)")
+    _optimizer(state["optimizer"], shapes, step, entries(config["Optimizer"]) if entries else None)
+    kept_ema = config["Model"].get("ema_decay", 0)
+    if isinstance(kept_ema, (int, float)) and kept_ema > 0 and "ema" not in state:
+        raise ValueError(f"it has no model_ema.pdparams, though its run kept an EMA (Model.ema_decay {kept_ema})")
     if "ema" in state:
         _weights(state["ema"], shapes, "model_ema.pdparams")
-    if not isinstance(state["config"], dict) or not (state.get("scaler") is None or isinstance(state["scaler"], dict)):
-        raise ValueError("train.pdopt's config or scaler state is not a dict")
