@@ -89,6 +89,7 @@ class ModelConfig:
     drop_path: float = 0.0
     recompute: bool = False  # recompute each block in the backward: less memory, same gradients
     ema_decay: float = 0.0  # >0: an exponential moving average of the weights (timm ModelEmaV2)
+    ema_warmup: bool = True  # decay min(ema_decay, n / (9 + n)) at step n (TensorFlow's num_updates rule)
 
     def kwargs(self) -> dict:
         """Keyword arguments of ``build_model(self.name, ...)``."""
@@ -306,7 +307,7 @@ MAX_STOP_TIMEOUT = 86_400  # seconds: a day (Python's timers overflow near 1e10)
 
 RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_dropout", "proj_dropout",
                          "drop_path",
-                         "ema_decay"),
+                         "ema_decay", "ema_warmup"),
                "Loss": ("alpha", "mode", "convention", "kl_batch_size", "label_smoothing"),
                "Optimizer": ("name", "lr", "momentum", "weight_decay", "warmup_steps", "schedule", "grad_clip",
                              "layer_decay"),
@@ -327,9 +328,14 @@ PER_NODE_KEYS = ("Global.output_dir", "Global.resume", "Global.keep_checkpoints"
 def resume_differences(saved: dict, cfg: Config) -> list[str]:
     """Keys that define a run and differ between a saved config dict and ``cfg``."""
     now = cfg.to_dict()
-    return [f"{sec}.{key}: {_REPR.repr(saved.get(sec, {}).get(key))} -> {now[sec][key]!r}"
-            for sec, keys in RESUME_KEYS.items() for key in keys
-            if saved.get(sec, {}).get(key) != now[sec][key]]
+    def before(sec: str, key: str) -> Any:  # a key runs of earlier releases did not record: their behaviour
+        return saved.get(sec, {}).get(key, LEGACY.get((sec, key)))
+
+    return [f"{sec}.{key}: {_REPR.repr(before(sec, key))} -> {now[sec][key]!r}"
+            for sec, keys in RESUME_KEYS.items() for key in keys if before(sec, key) != now[sec][key]]
+
+
+LEGACY = {("Model", "ema_warmup"): False}  # 0.2 averaged without warm-up
 
 
 def save_config(cfg: Config, path: str) -> None:

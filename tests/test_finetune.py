@@ -1,4 +1,6 @@
 """Soft targets with R-Drop against PyTorch, the EMA against its formula, layer-wise lr decay per group."""
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -110,3 +112,43 @@ def test_layer_decay_gives_each_group_lr_times_decay_power(name):
         direction = grads[n] if name == "sgd" else grads[n] / (np.abs(grads[n]) + 1e-8)
         np.testing.assert_allclose(step, expected_lr * direction, rtol=2e-3, atol=1e-9, err_msg=n)
     assert sorted(set(lr_scales(model, 0.5).values())) == [0.5 ** k for k in range(num_layers, -1, -1)]
+
+
+def test_ema_warmup_follows_tensorflows_num_updates_rule():
+    """Step n averages with min(decay, n / (9 + n)) = TF's min(decay, (1 + k) / (10 + k)), k = n - 1."""
+    model = _tiny()
+    ema = ModelEma(model, 0.9998, warmup=True)
+    expected = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    opt = paddle.optimizer.SGD(0.1, parameters=model.parameters())
+    for k in range(4):
+        model(paddle.randn([2, 1, 8, 8])).square().mean().backward()
+        opt.step()
+        opt.clear_grad()
+        ema.update(model)
+        d = min(0.9998, (1 + k) / (10 + k))
+        expected = {key: d * expected[key] + (1 - d) * v.numpy() for key, v in model.state_dict().items()}
+    for key, value in ema.state_dict().items():
+        np.testing.assert_allclose(value, expected[key], atol=1e-6, err_msg=key)
+    resumed = ModelEma(model, 0.9998, warmup=True)
+    resumed.set_state_dict(ema.state_dict(), updates=4)
+    assert resumed.updates == 4
+
+
+def test_the_best_is_the_better_of_the_raw_and_the_averaged_weights(tmp_path):
+    """A short EMA run (decay 0.9998, no warm-up): the raw weights score better, so they are the
+    best, and eval and export take best.pdparams; --no-ema and the EMA file stay available."""
+    import json
+
+    from helpers import run_tool, train_ok
+
+    out = tmp_path / "run"
+    train_ok("-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={out}", "-o", "Global.max_steps=40",
+             "-o", "Global.eval_every=20", "-o", "Model.ema_decay=0.9998", "-o", "Model.ema_warmup=false")
+    evals = [line for line in (out / "train.log").read_text().splitlines() if "[Eval]" in line]
+    raw, averaged = (float(evals[-1].split(f"{k}: ")[1].split(",")[0]) for k in ("top1", "ema_top1"))
+    assert raw > averaged and f"best_top1: {raw:.2f}" in evals[-1]
+    step = sorted(os.listdir(out / "checkpoints"))[-1]
+    assert json.loads((out / "checkpoints" / step / "manifest.json").read_text())["best_ema"] is False
+    res = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={out}")
+    assert res.returncode == 0 and str(out / "best.pdparams") in res.stdout, res.stdout + res.stderr[-2000:]
+    assert (out / "best_ema.pdparams").is_file()

@@ -80,3 +80,24 @@ def test_the_log_file_is_never_opened_through_a_link(tmp_path):
     with pytest.raises(UserInputError, match="train.log is a symbolic link"):
         setup_logger(str(tmp_path), is_main=True)
     assert (tmp_path / "victim").read_text() == "precious\n"
+
+
+def test_an_output_folder_that_is_a_link_is_followed_as_the_user_chose(tmp_path):
+    """Global.output_dir and export's --out may be links to another disk (issue 35.9: decided and
+    documented): the run's files go into the target, and links inside it are still refused."""
+    disk = tmp_path / "other_disk"
+    (disk / "run").mkdir(parents=True)
+    (disk / "export").mkdir()
+    os.symlink(disk / "run", tmp_path / "run")
+    os.symlink(disk / "export", tmp_path / "export")
+    train_ok(*QUICK, "-o", f"Global.output_dir={tmp_path / 'run'}")
+    assert (disk / "run" / "best.pdparams").is_file() and (disk / "run" / "train.log").is_file()
+    res = run_tool("tools/export_model.py", *QUICK, "-o", f"Global.output_dir={tmp_path / 'run'}",
+                   "--out", tmp_path / "export")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (disk / "export" / "inference.pdiparams").is_file() and (tmp_path / "export").is_symlink()
+    os.remove(disk / "run" / "train.log")
+    os.symlink(tmp_path / "victim", disk / "run" / "train.log")
+    line = one_error_line(run_tool("tools/train.py", *QUICK, "-o", f"Global.output_dir={tmp_path / 'run'}",
+                                   "-o", "Global.max_steps=4"))
+    assert "is a symbolic link; refusing to write through it" in line and not (tmp_path / "victim").exists()

@@ -179,3 +179,56 @@ def test_gif_is_an_image_everywhere(root, tmp_path):
     train, _ = _folder(root)
     assert str(root / "train" / "four" / "zz.gif") in train.paths
     assert str(root / "train" / "four" / "zz.gif") in list_images([str(root / "train" / "four")])
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("moment", ["[Train]", "[Eval]"])
+def test_data_loader_workers_exit_when_the_trainer_is_killed(demo, tmp_path, moment):
+    """Issue 35.10: after kill -9 of the main process no worker is left (checked within 15 s)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import ROOT
+
+    log = tmp_path / "run" / "train.log"
+    proc = subprocess.Popen([sys.executable, f"{ROOT}/tools/train.py", "-c", "configs/vit_own_data.yaml",
+                             "-o", "Global.device=cpu", "-o", f"Data.root={demo}", "-o", "Model.name=vit_nano_patch4_8",
+                             "-o", "Model.image_size=8", "-o", "Global.max_steps=100000", "-o", "Global.log_every=1",
+                             "-o", "Global.eval_every=5", "-o", "Data.num_workers=3",
+                             "-o", f"Global.output_dir={tmp_path / 'run'}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not (log.exists() and moment in log.read_text()):
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert moment in log.read_text() and len(workers) >= 3, workers
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if _alive(w)]

@@ -44,12 +44,23 @@ def with_classes(cfg: Config, class_names: list[str]) -> Config:
 
 
 def best_weights(cfg: Config, no_ema: bool = False) -> str:
-    """``Model.pretrained``, else the run's best weights: ``best_ema.pdparams`` when the run kept
-    an EMA (unless ``no_ema``), else ``best.pdparams``."""
+    """``Model.pretrained``, else the run's best weights: for a run that kept an EMA (unless
+    ``no_ema``) those that scored best at its best evaluation, ``best_ema.pdparams`` or
+    ``best.pdparams`` (its newest checkpoint records which), else ``best.pdparams``."""
     if cfg.Model.pretrained:
         return cfg.Model.pretrained
-    ema = os.path.join(cfg.Global.output_dir, "best_ema.pdparams")
-    return ema if os.path.isfile(ema) and not no_ema else os.path.join(cfg.Global.output_dir, "best.pdparams")
+    from rdrop_paddle.engine.checkpoint import CheckpointManager, Damaged, manifest
+
+    raw, ema = (os.path.join(cfg.Global.output_dir, f"{name}.pdparams") for name in ("best", "best_ema"))
+    if no_ema or not os.path.isfile(ema):
+        return raw
+    runs = CheckpointManager(cfg.Global.output_dir, 1)
+    for step in reversed(runs.steps()):
+        try:
+            return ema if manifest(runs.path(step))["best_ema"] else raw
+        except Damaged:
+            continue
+    return ema
 
 
 def load_weights(model: paddle.nn.Layer, path: str) -> None:

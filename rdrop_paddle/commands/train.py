@@ -55,6 +55,7 @@ class Progress:
     best_top1: float = -1.0
     best_step: int = 0
     position: int = 0  # samples of the training stream consumed (all cards together)
+    best_ema: bool = False  # the best evaluation was the EMA's weights (better than the raw ones)
 
 
 def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
@@ -75,7 +76,7 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
 
         model = fleet.distributed_model(raw)
         optimizer = fleet.distributed_optimizer(optimizer)
-    ema = ModelEma(raw, cfg.Model.ema_decay) if cfg.Model.ema_decay else None
+    ema = ModelEma(raw, cfg.Model.ema_decay, cfg.Model.ema_warmup) if cfg.Model.ema_decay else None
     step = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp, g.amp_level,
                      distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute, ema=ema)
     step.input_shape = [micro, raw.in_chans, cfg.Model.image_size, cfg.Model.image_size]
@@ -96,7 +97,7 @@ def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -
     try:
         changed = resume_differences(state["config"], cfg)
         saved_steps = state["config"]["Global"]["max_steps"]
-        progress = Progress(**state["progress"])
+        progress = Progress(**{"best_ema": run.ema is not None, **state["progress"]})  # (older runs: EMA best)
         if not all(isinstance(v, (int, float)) for v in dataclasses.astuple(progress)):
             raise TypeError(f"progress {state['progress']}")
     except (TypeError, KeyError, AttributeError) as e:
@@ -112,7 +113,7 @@ def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -
     try:
         run.step.set_state_dict(state)
         if run.ema is not None:
-            run.ema.set_state_dict(state["ema"])
+            run.ema.set_state_dict(state["ema"], progress.step)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UserInputError(f"cannot resume from {path}: {e}"[:400]) from None
     return progress
@@ -127,7 +128,8 @@ def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress, cla
         return
     state = {**run.step.state_dict(), "progress": dataclasses.asdict(progress), "config": cfg.to_dict()}
     ckpt.save(progress.step, run.raw_model.state_dict(), state, best_step=progress.best_step,
-              ema=run.ema.state_dict() if run.ema else None, class_names=class_names)
+              ema=run.ema.state_dict() if run.ema else None, class_names=class_names,
+              best_ema=progress.best_ema if run.ema else None)
     if progress.best_step == progress.step:
         ckpt.link_best(progress.step)
     ckpt.rotate(protect=(progress.best_step,))

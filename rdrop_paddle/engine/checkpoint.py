@@ -58,6 +58,8 @@ def manifest(path: str) -> dict:
         if not all(_is_count(found[k]) for k in ("step", "best_step")) or not all(
                 _is_count(files[n]["bytes"]) and isinstance(files[n]["sha256"], str) for n in _listed(files)):
             raise ValueError("step, best_step or a file entry is not what this package writes")
+        if type(found.setdefault("best_ema", True)) is not bool:
+            raise ValueError("best_ema is not true or false")
         names = found.setdefault("class_names", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError("class_names is not a list of strings")
@@ -134,7 +136,7 @@ class CheckpointManager:
         return sorted(int(m.group(1)) for m in map(_UNIT.fullmatch, names) if m)
 
     def save(self, step: int, weights: dict, train_state: dict, best_step: int = 0, ema: dict | None = None,
-             class_names: list[str] | None = None) -> str:
+             class_names: list[str] | None = None, best_ema: bool | None = None) -> str:
         """Write checkpoint ``step`` as one unit; an existing one of that step is replaced.
         ``best_step``: the checkpoint of the best evaluation so far (kept by :meth:`rotate`);
         ``ema``: the EMA weights; ``class_names`` are recorded in the manifest."""
@@ -143,6 +145,8 @@ class CheckpointManager:
         try:
             os.makedirs(tmp)
             manifest = {"step": step, "best_step": best_step, "files": {}, "class_names": list(class_names or [])}
+            if best_ema is not None:  # which weights of the best checkpoint scored best
+                manifest["best_ema"] = best_ema
             objects = (weights, train_state) + ((ema,) if ema is not None else ())
             for name, obj in zip(FILES + (EMA_FILE,), objects):
                 save_paddle(obj, os.path.join(tmp, name))

@@ -10,15 +10,17 @@ from rdrop_paddle.errors import TrainingDiverged
 
 
 def record_eval(metrics: dict, step: int, progress, log, writer) -> bool:
-    """Log an evaluation and update ``progress.best_top1`` / ``best_step``; True if it is a new
-    best (on the EMA weights when the run keeps an EMA).  A non-finite one stops the run."""
+    """Log an evaluation and update ``progress.best_top1`` / ``best_step`` / ``best_ema``; True if
+    it is a new best (with an EMA: the better of the raw and the averaged weights).  A non-finite
+    one stops the run."""
     if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
         raise TrainingDiverged(f"evaluation at step {step} gives non-finite logits (loss "
                                f"{metrics['loss']}); nothing was saved")
-    key = "ema_top1" if "ema_top1" in metrics else "top1"  # with an EMA, the best is the EMA's
-    new_best = metrics[key] > progress.best_top1
+    ema_better = metrics.get("ema_top1", -1.0) >= metrics["top1"]  # with an EMA, the better of the two
+    score = metrics["ema_top1"] if ema_better else metrics["top1"]
+    new_best = score > progress.best_top1
     if new_best:
-        progress.best_top1, progress.best_step = metrics[key], step
+        progress.best_top1, progress.best_step, progress.best_ema = score, step, ema_better
     ema = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("ema_top1", "ema_top5") if k in metrics)
     log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
              f"val_loss: {metrics['loss']:.5f}, {ema}best_top1: {progress.best_top1:.2f}")

@@ -34,8 +34,10 @@ def _finite(value: Any, what: str) -> float:
 
 
 def _progress(progress: Any, step: int) -> None:
-    if not isinstance(progress, dict) or set(progress) != set(PROGRESS):
-        raise ValueError(f"progress does not hold exactly {', '.join(PROGRESS)}")
+    if not isinstance(progress, dict) or not set(PROGRESS) <= set(progress) <= {*PROGRESS, "best_ema"}:
+        raise ValueError(f"progress does not hold exactly {', '.join(PROGRESS)} (and best_ema)")
+    if type(progress.get("best_ema", False)) is not bool:
+        raise ValueError(f"progress.best_ema is {progress['best_ema']!r:.40}, not true or false")
     if _count(progress["step"], "progress.step") != step:
         raise ValueError(f"progress.step {progress['step']} is not the checkpoint's step {step}")
     if _count(progress["best_step"], "progress.best_step") > step:
