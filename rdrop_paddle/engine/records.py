@@ -36,7 +36,8 @@ def recipe_notes(cfg: Config, train_set) -> str:
         notes.append(f"layer_decay {cfg.Optimizer.layer_decay} (lr x decay^(L - layer), L = "
                      f"{cfg.Model.name} blocks + 1)")
     if cfg.Model.ema_decay:
-        notes.append(f"EMA decay {cfg.Model.ema_decay} (best on the EMA weights)")
+        warmup = "with warm-up, " if cfg.Model.ema_warmup else ""
+        notes.append(f"EMA decay {cfg.Model.ema_decay} ({warmup}best of the raw and EMA weights)")
     if d.mixup or d.cutmix:
         notes.append(f"mixup {d.mixup}, cutmix {d.cutmix}, mix_prob {d.mix_prob}")
     if cfg.Loss.label_smoothing:
