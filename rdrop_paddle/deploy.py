@@ -156,13 +156,17 @@ def _check_infer_config(cfg: dict, path: str) -> None:
         raise UserInputError(f"{path}: " + "; ".join(problems)[:300])
 
 
-def list_images(paths: list[str]) -> list[str]:
-    """Image files among ``paths``, folders expanded (one level, sorted; hidden entries such as
-    ``._x.jpg`` and ``.DS_Store`` skipped)."""
+def list_images(paths: list[str], skipped: list[str] | None = None) -> list[str]:
+    """Image files among ``paths``, folders expanded (one level, sorted); a folder's hidden
+    entries (``._x.jpg``, ``.DS_Store``) and other files are left out, and appended to
+    ``skipped`` if given."""
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(os.path.join(path, f) for f in os.listdir(path) if not hidden(f) and is_image_file(f))
+            names = sorted(os.listdir(path))
+            found = [os.path.join(path, f) for f in names if not hidden(f) and is_image_file(f)]
+            if skipped is not None:
+                skipped += [os.path.join(path, f) for f in names if hidden(f) or not is_image_file(f)]
             if not found:
                 raise UserInputError(f"{path}: folder holds no image ({', '.join(IMAGE_EXTENSIONS)})")
             files += found

@@ -115,7 +115,9 @@ def test_macos_leftovers_are_skipped_and_named(root):
     assert {os.path.basename(p) for p in train.skipped_files} >= {"._photo.png", ".DS_Store", "__MACOSX",
                                                                    ".ipynb_checkpoints"}
     assert not any(os.path.basename(p).startswith(".") for p in train.paths)
-    assert list_images([str(four)]) == sorted(str(p) for p in four.iterdir() if not p.name.startswith("."))
+    skipped = []
+    assert list_images([str(four)], skipped) == sorted(str(p) for p in four.iterdir() if not p.name.startswith("."))
+    assert sorted(os.path.basename(p) for p in skipped) == [".DS_Store", "._photo.png"]
 
 
 def test_lists_from_windows_tools(root):

@@ -19,7 +19,8 @@ def run(args) -> None:
     if min(args.topk, args.batch_size, args.repeats) < 1 or args.cpu_threads < 0:
         raise UserInputError("--topk, --batch-size and --repeats must be at least 1, --cpu-threads at least 0")
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
-    paths = list_images(args.images)
+    skipped: list[str] = []
+    paths = list_images(args.images, skipped)
     if args.precision != "fp32" and (args.backend != "paddle" or args.device != "cpu" or args.enable_mkldnn is False):
         raise UserInputError("--precision bf16 is Paddle Inference's oneDNN on CPU: use it with --backend paddle, "
                              "--device cpu and without --enable-mkldnn False")
@@ -37,6 +38,10 @@ def run(args) -> None:
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
     write_json({"model_dir": args.model_dir, "predictions": results, **({"benchmark": timing} if timing else {})},
                args.out)
+    if skipped:
+        from rdrop_paddle.data.entries import named
+
+        print(f"skipped {len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'}: {named(skipped)}")
     print(f"| image | {' | '.join(f'top-{k + 1}' for k in range(min(args.topk, len(results[0]['topk']))))} |")
     print("| --- |" + " --- |" * min(args.topk, len(results[0]["topk"])))
     for r in results:
