@@ -11,6 +11,7 @@ data set before a run writes anything.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -59,35 +60,30 @@ def _oriented(im: Image.Image) -> Image.Image:
         return im
 
 
-def _bounded(work):
-    """``work()`` with Pillow's warnings kept inside (a bomb past its warning size refused) and
-    any failure of the decoder as one ``UserInputError``."""
+@contextlib.contextmanager
+def _reading(path: str):
+    """Pillow's warnings kept inside (a bomb past its warning size refused); whatever Pillow's
+    decoders raise (``OSError``, ``NotImplementedError``, ...) one ``UserInputError`` naming ``path``."""
     try:
-        with warnings.catch_warnings():  # Pillow's notes (corrupt EXIF & co.) are not the user's;
-            warnings.simplefilter("ignore")  # a bomb past its warning size is refused
+        with warnings.catch_warnings():  # Pillow's notes (corrupt EXIF & co.) are not the user's
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return work()
+            yield
     except UserInputError:
         raise
-    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many types (NotImplementedError, ...)
-        return e
+    except Exception as e:  # noqa: BLE001 - a decoder's failure of any type is a bad image
+        raise UserInputError(f"{path}: not an image this tool can read ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def _decode(path: str) -> Image.Image:
-    def work() -> Image.Image:
-        with _opened(path) as im:
-            im.load()
-            im = _oriented(im)
-            if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-                return _eight_bit(im)
-            if im.mode == "F":
-                return _eight_bit(im.convert("I"))
-            return im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
-
-    out = _bounded(work)
-    if isinstance(out, Exception):
-        raise UserInputError(f"{path}: not an image this tool can read ({type(out).__name__}: {str(out)[:200]})")
-    return out
+    with _reading(path), _opened(path) as im:
+        im.load()
+        im = _oriented(im)
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+            return _eight_bit(im)
+        if im.mode == "F":
+            return _eight_bit(im.convert("I"))
+        return im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else im.mode)
 
 
 def check_headers(paths: list[str]) -> None:
@@ -96,14 +92,15 @@ def check_headers(paths: list[str]) -> None:
     first bad file and how many there are."""
     bad = []
     for path in paths:
-        out = _bounded(lambda: _opened(path).close())
-        if isinstance(out, Exception):
-            bad.append((path, out))
+        try:
+            with _reading(path):
+                _opened(path).close()
+        except UserInputError as e:
+            bad.append(str(e))
     if bad:
-        path, e = bad[0]
         more = f" (and {len(bad) - 1} more such file(s))" if len(bad) > 1 else ""
-        raise UserInputError(f"{path}: not an image this tool can read ({type(e).__name__}: {str(e)[:200]}){more}; "
-                             f"remove it, or set Data.skip_bad_images: true to replace bad images while training")
+        raise UserInputError(f"{bad[0]}{more}; remove it, or set Data.skip_bad_images: true to replace bad "
+                             f"images while training")
 
 
 def read_image(path: str, in_chans: int) -> Image.Image:
