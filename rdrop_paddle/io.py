@@ -22,12 +22,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.pickles import load_pickle
+from rdrop_paddle.pickles import MAX_DEPTH, load_pickle
 
 __all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "open_regular",
            "make_folder", "refuse_links", "sha256", "digest", "as_weights", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
 
-MAX_DEPTH = 100  # nesting of containers in any file the package reads
+# MAX_DEPTH (100): nesting of containers in any file the package reads, pickles and JSON alike
 MAX_NODES = 1_000_000  # containers and values walked in one file
 
 

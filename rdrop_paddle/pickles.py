@@ -30,7 +30,6 @@ in C and kills the interpreter) and on the result.
 from __future__ import annotations
 
 import _compat_pickle
-import codecs
 import collections
 import io
 import pickle
@@ -40,123 +39,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from rdrop_paddle.errors import UnsafeFileError, UserInputError
+from rdrop_paddle.pickle_numpy import (NdarrayClass, encode_text, frombuffer, make_dtype, of_bytes, reconstruct,
+                                       refuse, scalar, set_array_state, set_dtype_state)
 
-_NUMPY_CORE = np._core if hasattr(np, "_core") else np.core  # numpy 2 / numpy 1
-PLAIN_KINDS = "biufcSUMm"  # numbers, text and dates: nothing that holds a pointer or fields
-MAX_DIMS = 32
-MAX_DIM = 1 << 48  # elements along one axis
 MAX_DEPTH = 100  # containers in containers; checkpoints nest 3 to 5 deep
-_DATETIME_UNITS = {b"Y", b"M", b"W", b"D", b"h", b"m", b"s", b"ms", b"us", b"ns", b"ps", b"fs", b"as",
-                   b"generic"}
-
-
-def _refuse(message: str) -> None:
-    raise pickle.UnpicklingError(message)
-
-
-_TEXT_CODECS = {"latin1", "latin-1", "iso8859-1", "iso-8859-1", "utf-8", "utf8", "ascii"}
-
-
-def _encode(text: Any, encoding: str = "latin1") -> bytes:
-    """``_codecs.encode`` as pickle protocol 2 uses it for bytes; text codecs only."""
-    if not isinstance(text, str) or encoding not in _TEXT_CODECS:
-        _refuse(f"_codecs.encode only of text with a text codec, not {encoding!r:.40}")
-    return codecs.encode(text, encoding)
-
-
-def _of_bytes(kind: type) -> Callable:
-    """``bytes``/``bytearray`` of text or bytes only: ``bytearray(10**12)`` would allocate."""
-    def make(source: Any = b"", *args: Any) -> Any:
-        if not isinstance(source, (bytes, str)) or not all(a in _TEXT_CODECS for a in args[:1]) or len(args) > 1:
-            _refuse(f"{kind.__name__} only of bytes, or of text with a text codec")
-        return kind(source, *args)
-    return make
-
-
-def _plain(dtype: Any) -> np.dtype:
-    """``dtype`` if it is a NumPy dtype of plain data (see :data:`PLAIN_KINDS`)."""
-    if not isinstance(dtype, np.dtype) or dtype.kind not in PLAIN_KINDS or dtype.hasobject \
-            or dtype.fields is not None or dtype.subdtype is not None:
-        _refuse(f"refusing NumPy dtype {dtype!s:.60}: no arrays of Python objects or records, only "
-                f"numbers, text and dates")
-    return dtype
-
-
-def _dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
-    """``numpy.dtype`` as pickles call it: a short type string of plain data, always a copy
-    (``BUILD`` may then set its byte order without touching NumPy's shared instance)."""
-    if not isinstance(spec, str) or len(spec) > 24 or align not in (False, 0) or copy not in (True, False, 0, 1):
-        _refuse(f"numpy.dtype with arguments {spec!r:.60}, {align!r:.20}")
-    try:
-        return _plain(np.dtype(spec, False, True))
-    except (TypeError, ValueError, SyntaxError) as e:  # numpy parses "(2,)f4" & co. as Python
-        _refuse(f"numpy.dtype({spec!r}): {e}"[:200])
-
-
-def _set_dtype_state(dtype: np.dtype, state: Any) -> None:
-    """``dtype.__setstate__`` with NumPy's own state tuple for this kind of dtype, checked."""
-    flexible = dtype.kind in "SU"
-    if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] != len(state) - 5:
-        _refuse("dtype state is not NumPy's (version, byte order, ...) tuple")
-    _, order, subarray, names, fields, elsize, alignment, flags = state[:8]
-    expect = (dtype.itemsize, dtype.alignment) if flexible else (-1, -1)
-    if order not in ("<", ">", "|", "=") or subarray is not None or names is not None or fields is not None \
-            or type(elsize) is not int or type(alignment) is not int or (elsize, alignment) != expect \
-            or type(flags) is not int or flags != dtype.flags:
-        _refuse(f"dtype state {state!r:.120} does not describe a {dtype}")
-    if dtype.kind in "Mm":
-        meta = state[8] if len(state) == 9 else None
-        if not (isinstance(meta, tuple) and len(meta) == 2 and meta[0] is None and isinstance(meta[1], tuple)
-                and len(meta[1]) == 4 and meta[1][0] in _DATETIME_UNITS
-                and all(type(v) is int and 1 <= v < 1 << 31 for v in meta[1][1:])):
-            _refuse(f"date dtype state {state!r:.120} has no valid unit")
-    elif len(state) == 9:
-        _refuse(f"dtype state {state!r:.120} carries metadata")
-    dtype.__setstate__(state)
-    _plain(dtype)
-
-
-def _checked_array(shape: Any, dtype: Any, data: Any) -> bytes:
-    """``data`` as bytes if it is exactly the ``prod(shape) * itemsize`` bytes of a plain dtype."""
-    if not isinstance(shape, tuple) or len(shape) > MAX_DIMS \
-            or not all(type(n) is int and 0 <= n < MAX_DIM for n in shape):
-        _refuse(f"array shape {shape!r:.100} is not up to {MAX_DIMS} non-negative sizes")
-    if isinstance(data, str):  # Python 2 pickles read with encoding='latin1'
-        data = data.encode("latin1")
-    if isinstance(data, bytearray):  # protocol 5
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        _refuse(f"array data is {type(data).__name__}, not bytes")
-    need = _plain(dtype).itemsize
-    for n in shape:
-        need *= n
-    if len(data) != need:
-        _refuse(f"array of shape {list(shape)} and {dtype} needs {need} bytes, found {len(data)}")
-    return data
-
-
-def _set_array_state(array: np.ndarray, state: Any) -> None:
-    """``ndarray.__setstate__`` with ``(version, shape, dtype, fortran, bytes)``, checked."""
-    if not isinstance(state, tuple) or len(state) not in (4, 5) or (len(state) == 5 and state[0] != 1):
-        _refuse("array state is not NumPy's (version, shape, dtype, order, data) tuple")
-    shape, dtype, fortran, data = state[-4:]
-    if not isinstance(fortran, bool):
-        _refuse("array order flag is not a bool")
-    array.__setstate__((shape, dtype, fortran, _checked_array(shape, dtype, data)))
-
-
-def _frombuffer(data: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
-    """``numpy._core.numeric._frombuffer``, how protocol 5 pickles arrays: checked the same way."""
-    if order not in ("C", "F"):
-        _refuse(f"array order {order!r:.20}")
-    return np.frombuffer(_checked_array(shape, dtype, data), dtype).reshape(shape, order=order)
-
-
-def _scalar(dtype: Any, data: Any = None) -> Any:
-    """``numpy.core.multiarray.scalar``: one plain value from exactly ``itemsize`` bytes."""
-    if not isinstance(data, bytes) or len(data) != _plain(dtype).itemsize:
-        _refuse("numpy scalar whose bytes do not match its dtype")
-    return _NUMPY_CORE.multiarray.scalar(dtype, data)
 
 
 _CONTAINERS = (tuple, list, dict, set, frozenset, collections.OrderedDict)
@@ -181,14 +67,14 @@ def _check_nesting(root: Any, what: str) -> None:
             path.discard(key)
             d = 1 + max((depth[id(c)] for c in _children(obj) if type(c) in _CONTAINERS), default=0)
             if d > MAX_DEPTH:
-                _refuse(f"{what} nests containers more than {MAX_DEPTH} deep")
+                refuse(f"{what} has containers nested more than {MAX_DEPTH} levels deep")
             depth[key] = d
         elif key not in depth:
             if key in path:
-                _refuse(f"{what} contains itself")
+                refuse(f"{what} contains itself")
             path.add(key)
             if len(path) > MAX_DEPTH:
-                _refuse(f"{what} nests containers more than {MAX_DEPTH} deep")
+                refuse(f"{what} has containers nested more than {MAX_DEPTH} levels deep")
             stack.append((obj, True))
             stack.extend((c, False) for c in _children(obj) if type(c) in _CONTAINERS)
 
@@ -202,32 +88,19 @@ def _hashing(kind: type) -> Callable:
     return make
 
 
-class _NdarrayClass:
-    """What the global ``numpy.ndarray`` unpickles to: accepted only as the first argument of
-    :func:`_reconstruct` (calling it, which would allocate any shape, fails)."""
-
-
-def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
-    """NumPy's pickle entry point as ``ndarray.__reduce__`` writes it: an empty array for
-    ``BUILD`` to fill (the dtype argument is a placeholder; the state carries the real one)."""
-    if cls is not _NdarrayClass or shape != (0,):
-        _refuse("numpy _reconstruct with other arguments than ndarray.__reduce__'s")
-    return np.ndarray((0,), np.uint8)
-
-
 SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): _hashing(collections.OrderedDict),
     ("builtins", "tuple"): tuple, ("builtins", "list"): list, ("builtins", "dict"): _hashing(dict),
     ("builtins", "set"): _hashing(set), ("builtins", "frozenset"): _hashing(frozenset),
-    ("builtins", "bytearray"): _of_bytes(bytearray), ("builtins", "bytes"): _of_bytes(bytes), ("builtins", "complex"): complex,
-    ("_codecs", "encode"): _encode,
-    ("numpy", "ndarray"): _NdarrayClass, ("numpy", "dtype"): _dtype,
+    ("builtins", "bytearray"): of_bytes(bytearray), ("builtins", "bytes"): of_bytes(bytes), ("builtins", "complex"): complex,
+    ("_codecs", "encode"): encode_text,
+    ("numpy", "ndarray"): NdarrayClass, ("numpy", "dtype"): make_dtype,
 }
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # pickles of either numpy
-    SAFE_GLOBALS[_module, "_reconstruct"] = _reconstruct
-    SAFE_GLOBALS[_module, "scalar"] = _scalar
+    SAFE_GLOBALS[_module, "_reconstruct"] = reconstruct
+    SAFE_GLOBALS[_module, "scalar"] = scalar
 for _module in ("numpy.core.numeric", "numpy._core.numeric"):
-    SAFE_GLOBALS[_module, "_frombuffer"] = _frombuffer
+    SAFE_GLOBALS[_module, "_frombuffer"] = frombuffer
 
 
 def _python3_name(module: str, name: str) -> tuple[str, str]:
@@ -255,7 +128,7 @@ class _Bounded:
 
     def read(self, n: int = -1) -> bytes:
         if n is not None and n > self.left():
-            _refuse(f"the pickle announces {n} bytes where {self.left()} are left")
+            refuse(f"the pickle announces {n} bytes where {self.left()} are left")
         return self._fh.read(n)
 
     def readinto(self, buffer) -> int:
@@ -274,7 +147,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: its BUILD can 
         if persistent_load is not None:
             self.persistent_load = persistent_load
         self._unbuilt: dict[int, Any] = {}  # what BUILD may set: fresh arrays and dtypes, by id
-        self._allowed = {key: self._fresh(value) if value is _reconstruct or value is _dtype else value
+        self._allowed = {key: self._fresh(value) if value is reconstruct or value is make_dtype else value
                          for key, value in allowed.items()}
 
     def _fresh(self, make: Callable) -> Callable:
@@ -295,15 +168,15 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: its BUILD can 
         state = self.stack.pop()
         inst = self.stack[-1]
         if isinstance(inst, np.ndarray) and self._unbuilt.pop(id(inst), None) is inst:
-            _set_array_state(inst, state)
+            set_array_state(inst, state)
         elif isinstance(inst, np.dtype) and self._unbuilt.pop(id(inst), None) is inst:
-            _set_dtype_state(inst, state)
+            set_dtype_state(inst, state)
         elif type(inst) is collections.OrderedDict and isinstance(state, dict) \
                 and all(isinstance(k, str) and not k.startswith("__") for k in state):
             for key, value in state.items():  # torch's state_dict()._metadata
                 setattr(inst, key, value)
         else:
-            _refuse(f"__setstate__ of {type(inst).__name__} is not allowed")
+            refuse(f"__setstate__ of {type(inst).__name__} is not allowed")
 
     def _left(self) -> int:
         """Bytes of the pickle not read yet (the current frame's and the file's)."""
@@ -315,7 +188,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: its BUILD can 
     def load_bytearray8(self) -> None:  # pickle's allocates the announced length, then reads
         n, = struct.unpack("<Q", self.read(8))
         if n > self._left():
-            _refuse(f"BYTEARRAY8 announces {n} bytes where {self._left()} are left")
+            refuse(f"BYTEARRAY8 announces {n} bytes where {self._left()} are left")
         buffer = bytearray(n)
         self.readinto(buffer)
         self.append(buffer)
