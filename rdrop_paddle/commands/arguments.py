@@ -26,8 +26,8 @@ def train() -> argparse.ArgumentParser:
 
 
 def evaluate() -> argparse.ArgumentParser:
-    p = config_parser("Evaluate a checkpoint (top-1 / top-5); Model.pretrained, else "
-                      "Global.output_dir/best_ema.pdparams (EMA runs) or best.pdparams.")
+    p = config_parser("Evaluate a checkpoint (top-1 / top-5); Model.pretrained, else the run's best: "
+                      "Global.output_dir/best.pdparams, or best_ema.pdparams when the EMA scored best.")
     flag(p, "--per-class", "also print each class's top-1 accuracy, by name")
     _no_ema(p)
     return p
