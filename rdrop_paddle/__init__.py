@@ -9,7 +9,7 @@ import importlib
 __version__ = "0.2.0"
 
 _LAZY = {"RDropLoss": "rdrop_paddle.losses", "RDropCrossEntropy": "rdrop_paddle.losses",
-         "two_pass": "rdrop_paddle.rdrop", "rdrop_forward": "rdrop_paddle.rdrop",
+         "two_pass": "rdrop_paddle.losses", "rdrop_forward": "rdrop_paddle.losses",
          "build_model": "rdrop_paddle.models"}
 
 

@@ -7,7 +7,8 @@ import paddle
 import pytest
 
 from rdrop_paddle.engine import checkpoint
-from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
+from rdrop_paddle.engine.checkpoint import CheckpointManager
+from rdrop_paddle.engine.run_lock import RunLock
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import sha256
 

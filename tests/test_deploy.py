@@ -64,7 +64,7 @@ def test_bad_inference_input_is_one_line(exported, tmp_path):
 
 def test_other_image_modes_predict_as_the_grey_file(exported, tmp_path):
     """RGB, palette, RGBA and 16-bit copies of a grey digit are read as that digit (as in training)."""
-    from rdrop_paddle.deploy import Predictor, list_images
+    from rdrop_paddle.deploy.predictor import Predictor, list_images
 
     _, model_dir, pngs, _ = exported
     first = list_images([str(pngs)])[0]

@@ -123,7 +123,7 @@ def test_an_infer_config_that_does_not_fit_the_model_is_one_line(exported, tmp_p
 def test_pillow_warnings_stay_inside(tmp_path):
     from PIL import Image
 
-    from rdrop_paddle.deploy import read_image
+    from rdrop_paddle.data.decode import read_image
 
     Image.new("L", (9500, 9500)).save(tmp_path / "big.png")  # past the warning size, below the error
     with warnings.catch_warnings():
@@ -178,12 +178,12 @@ def test_a_signal_while_starting_is_one_line(tmp_path, signum, delay):
 
 
 @pytest.mark.parametrize("tool,args,message", [
-    ("tools/data_bench.py", ["--images", "0"], "argument --images: expected whole numbers in [1, 100,000]"),
-    ("tools/data_bench.py", ["--samples", "-5"], "argument --samples"),
-    ("tools/data_bench.py", ["--size", "0"], "argument --size"),
-    ("tools/data_bench.py", ["--rss", "abc"], "argument --rss: expected whole numbers"),
-    ("tools/infer_backends.py", ["--sizes", "abc"], "argument --sizes: expected whole numbers"),
-    ("tools/infer_backends.py", ["--int8-top1", "/nonexistent"], "--int8-top1 /nonexistent: not a run folder"),
+    ("benchmarks/data_bench.py", ["--images", "0"], "argument --images: expected whole numbers in [1, 100,000]"),
+    ("benchmarks/data_bench.py", ["--samples", "-5"], "argument --samples"),
+    ("benchmarks/data_bench.py", ["--size", "0"], "argument --size"),
+    ("benchmarks/data_bench.py", ["--rss", "abc"], "argument --rss: expected whole numbers"),
+    ("benchmarks/infer_backends.py", ["--sizes", "abc"], "argument --sizes: expected whole numbers"),
+    ("benchmarks/infer_backends.py", ["--int8-top1", "/nonexistent"], "--int8-top1 /nonexistent: not a run folder"),
 ])
 def test_benchmark_tools_arguments_are_one_line(tool, args, message):
     assert message in one_error_line(run_tool(tool, *args))

@@ -214,14 +214,14 @@ def test_two_processes_match_one_with_every_finetuning_option_on(demo, tmp_path)
 
 
 def test_readme_walkthrough_runs_and_names_the_classes(tmp_path):
-    """README's own-images block, as written: train -> eval --per-class -> export -> infer."""
+    """docs/own_images.md's walk-through block, as written: train -> eval --per-class -> export -> infer."""
     import json
     import re
     import subprocess
 
     from helpers import ROOT
 
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    readme = open(os.path.join(ROOT, "docs", "own_images.md"), encoding="utf-8").read()
     block = re.search(r"```bash\n(# own-images walk-through\n.*?)```", readme, flags=re.S).group(1)
     for name in ("tools", "configs"):
         os.symlink(os.path.join(ROOT, name), tmp_path / name)
@@ -236,7 +236,7 @@ def test_readme_walkthrough_runs_and_names_the_classes(tmp_path):
     assert metrics["checkpoint"].endswith("/best_ema.pdparams" if ema >= raw else "/best.pdparams")
     assert metrics["top1"] == pytest.approx(max(raw, ema), abs=0.01)
     quoted = float(re.search(r"prints `top1: ([0-9.]+), top5: [0-9.]+`", readme).group(1))
-    assert abs(metrics["top1"] - quoted) < 3.0  # README's figure (its last digits move between CPUs)
+    assert abs(metrics["top1"] - quoted) < 3.0  # the page's figure (its last digits move between CPUs)
     assert [row["name"] for row in metrics["per_class"]] == sorted(NAMES)
     assert "| 5 | seven | " in res.stdout and "top1: " in res.stdout
     assert json.loads((run / "inference" / "infer_cfg.json").read_text())["class_names"] == sorted(NAMES)

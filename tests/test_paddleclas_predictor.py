@@ -120,7 +120,7 @@ def test_add_softmax_gives_paddleclas_probabilities(weights, tmp_path):
 
 def test_a_grey_model_gets_no_paddleclas_config(tmp_path):
     """PaddleClas decodes every image in colour: a 1-channel model's folder has no inference.yml."""
-    from rdrop_paddle.deploy_paddleclas import write_paddleclas_files
+    from rdrop_paddle.deploy.paddleclas import write_paddleclas_files
 
     assert write_paddleclas_files(str(tmp_path), {"in_chans": 1}, str(tmp_path)) == []
     assert not list(tmp_path.iterdir())

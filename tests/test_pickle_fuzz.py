@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.pickles import load_pickle
+from rdrop_paddle.io.pickles import load_pickle
 
 P = pickle
 GLOBALS = [("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -304,7 +304,7 @@ def test_a_length_beyond_the_file_is_refused_before_it_is_allocated():
     import subprocess
     import sys
 
-    code = ("from rdrop_paddle.pickles import load_pickle\nfrom rdrop_paddle.errors import "
+    code = ("from rdrop_paddle.io.pickles import load_pickle\nfrom rdrop_paddle.errors import "
             "UserInputError\ntry:\n    load_pickle(bytes.fromhex('800296ffffffff000000002e'))\n"
             "except UserInputError as e:\n    print(e)\n"
             "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) >> 10)\n")

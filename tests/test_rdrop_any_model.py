@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 from rdrop_paddle.losses import RDropCrossEntropy
-from rdrop_paddle.rdrop import rdrop_forward, two_pass
+from rdrop_paddle.losses.two_pass import rdrop_forward, two_pass
 
 VOCAB, CLASSES, PAD = 40, 5, 0
 

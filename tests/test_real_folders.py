@@ -15,7 +15,7 @@ from rdrop_paddle.commands.demo_images import write_demo_images
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data import build_datasets
 from rdrop_paddle.data.decode import read_image
-from rdrop_paddle.deploy import list_images
+from rdrop_paddle.deploy.predictor import list_images
 from rdrop_paddle.errors import UserInputError
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from rdrop_paddle.engine.evaluate import topk_correct
 from rdrop_paddle.engine.optim import warmup_cosine
-from rdrop_paddle.rdrop import rdrop_forward
+from rdrop_paddle.losses.two_pass import rdrop_forward
 from rdrop_paddle.losses import RDropCrossEntropy
 from rdrop_paddle.models import build_model
 

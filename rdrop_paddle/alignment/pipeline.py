@@ -14,7 +14,7 @@ import torch
 from rdrop_paddle.alignment import reference as ref
 from rdrop_paddle.alignment.report import StepResult, record
 from rdrop_paddle.alignment.steps import paddle_vit
-from rdrop_paddle.config import OptimizerConfig
+from rdrop_paddle.config.schema import OptimizerConfig
 from rdrop_paddle.data.cifar100 import build_cifar100
 from rdrop_paddle.data.digits import build_digits
 from rdrop_paddle.data.sampler import SampleStream
@@ -113,7 +113,8 @@ def train(out_dir: str, steps: int = 60, batch: int = 64, plot: str | None = Non
 
 def inference(out_dir: str, batch: int = 4) -> StepResult:
     """The exported model through Paddle Inference vs the dygraph model (eval mode)."""
-    from rdrop_paddle.deploy import Predictor, export
+    from rdrop_paddle.deploy.export import export
+    from rdrop_paddle.deploy.predictor import Predictor
     from rdrop_paddle.models import build_model
 
     paddle.seed(0)

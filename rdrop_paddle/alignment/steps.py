@@ -11,13 +11,13 @@ import torch
 
 from rdrop_paddle.alignment import reference as ref
 from rdrop_paddle.alignment.report import StepResult, record
-from rdrop_paddle.config import OptimizerConfig
+from rdrop_paddle.config.schema import OptimizerConfig
 from rdrop_paddle.convert import convert_state_dict
 from rdrop_paddle.engine.evaluate import topk_correct
 from rdrop_paddle.engine.optim import build_optimizer, build_scheduler
 from rdrop_paddle.losses import RDropCrossEntropy, RDropLoss
 from rdrop_paddle.models import build_model
-from rdrop_paddle.rdrop import rdrop_forward
+from rdrop_paddle.losses.two_pass import rdrop_forward
 
 VIT_B16 = dict(hidden=768, layers=12, heads=12)
 

@@ -11,7 +11,8 @@ import os
 import statistics
 import time
 
-from rdrop_paddle.config import Config, load_config
+from rdrop_paddle.config.load import load_config
+from rdrop_paddle.config.schema import Config
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
 

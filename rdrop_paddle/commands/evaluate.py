@@ -12,7 +12,8 @@ import math
 import os
 
 from rdrop_paddle.commands.model import best_weights, in_chans_of, load_weights, model_from_config, with_classes
-from rdrop_paddle.config import Config, load_config
+from rdrop_paddle.config.load import load_config
+from rdrop_paddle.config.schema import Config
 from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_datasets, check_input_shape
 from rdrop_paddle.engine import agreement

@@ -11,7 +11,7 @@ so a run's folder exports without its data; with ``Model.pretrained`` they come 
 from __future__ import annotations
 
 from rdrop_paddle.commands.model import best_weights, load_weights, model_from_config, with_classes
-from rdrop_paddle.config import load_config
+from rdrop_paddle.config.load import load_config
 from rdrop_paddle.data import class_names
 
 
@@ -35,7 +35,7 @@ def run_class_names(cfg) -> list[str]:
 def run(args) -> None:
     import paddle
 
-    from rdrop_paddle.deploy import export
+    from rdrop_paddle.deploy.export import export
 
     cfg = load_config(args.config, args.override)
     paddle.set_device("cpu")

@@ -14,7 +14,7 @@ from rdrop_paddle.io import make_folder, write_json
 
 
 def run(args) -> None:
-    from rdrop_paddle.deploy import Predictor, list_images
+    from rdrop_paddle.deploy.predictor import Predictor, list_images
 
     if min(args.topk, args.batch_size, args.repeats) < 1 or args.cpu_threads < 0:
         raise UserInputError("--topk, --batch-size and --repeats must be at least 1, --cpu-threads at least 0")
@@ -29,7 +29,7 @@ def run(args) -> None:
     results = predictor.predict(paths, args.topk, args.batch_size)
     timing = None
     if args.benchmark:
-        from rdrop_paddle.infer_benchmark import benchmark, report
+        from rdrop_paddle.deploy.benchmark import benchmark, report
 
         timing = benchmark(predictor, paths, args.batch_size, repeats=args.repeats, topk=args.topk)
         threads = args.cpu_threads or (len(os.sched_getaffinity(0)) if args.backend == "paddle" else "default")

@@ -6,7 +6,7 @@ import os
 
 import paddle
 
-from rdrop_paddle.config import Config, ModelConfig
+from rdrop_paddle.config.schema import Config, ModelConfig
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, load_paddle
 from rdrop_paddle.models import VisionTransformer, build_model

@@ -19,7 +19,8 @@ import statistics
 import numpy as np
 
 from rdrop_paddle.commands.compare import with_run
-from rdrop_paddle.config import Config, load_config
+from rdrop_paddle.config.load import load_config
+from rdrop_paddle.config.schema import Config
 from rdrop_paddle.data import ImageDataset, build_datasets
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json

@@ -16,14 +16,16 @@ import os
 import paddle
 
 from rdrop_paddle.commands.model import in_chans_of, load_weights, model_from_config, set_weights, with_classes
-from rdrop_paddle.config import Config, load_config, resume_differences, save_config
+from rdrop_paddle.config.load import load_config, save_config
+from rdrop_paddle.config.schema import Config, resume_differences
 from rdrop_paddle.cpu import configure_device
 from rdrop_paddle.data import build_batch_op, build_datasets, check_input_shape
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
-from rdrop_paddle.engine.checkpoint import CheckpointManager, RunLock
+from rdrop_paddle.engine.checkpoint import CheckpointManager
+from rdrop_paddle.engine.run_lock import RunLock
 from rdrop_paddle.engine.ema import ModelEma
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate_run
 from rdrop_paddle.engine.records import record_eval, recipe_notes

@@ -1,7 +1,7 @@
 """Data sets by name (``Data.name``), their transforms, the sample stream and the loaders."""
 from __future__ import annotations
 
-from rdrop_paddle.config import DataConfig
+from rdrop_paddle.config.schema import DataConfig
 from rdrop_paddle.data.dataset import ImageDataset, check_labels
 from rdrop_paddle.data.decode import check_headers
 from rdrop_paddle.data.transforms import EvalTransform, TrainTransform

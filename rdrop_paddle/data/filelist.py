@@ -15,7 +15,7 @@ import itertools
 import os
 import re
 
-from rdrop_paddle.config import MAX_CLASSES
+from rdrop_paddle.config.schema import MAX_CLASSES
 from rdrop_paddle.data.entries import DataRoot, check_regular
 from rdrop_paddle.errors import UserInputError
 

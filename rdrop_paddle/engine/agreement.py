@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 import numpy as np
 import paddle
 
-from rdrop_paddle.config import PER_NODE_KEYS, Config
+from rdrop_paddle.config.schema import PER_NODE_KEYS, Config
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, UserInputError
 from rdrop_paddle.io import digest

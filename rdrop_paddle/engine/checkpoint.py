@@ -1,4 +1,4 @@
-"""Checkpoints that are whole or absent, verified on resume; the best model; a run lock.
+"""Checkpoints that are whole or absent, verified on resume; the best model.
 
 Layout under ``output_dir``::
 
@@ -10,7 +10,7 @@ Layout under ``output_dir``::
     best.pdparams                             weights of the best evaluation (a hard link to,
                                               or copy of, that checkpoint's model.pdparams)
     best_ema.pdparams                         the same for model_ema.pdparams (EMA runs)
-    .lock                                     held by the training process
+    .lock                                     held by the training process (:mod:`.run_lock`)
 
 A checkpoint is written into ``checkpoints/.tmp-*``, manifest last, and renamed into
 place in one step, so a crash leaves it whole or absent (the next run removes what a
@@ -21,7 +21,6 @@ it), so whichever one resume falls back to still finds its best weights.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -30,76 +29,12 @@ import uuid
 from typing import Callable, Optional
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io import atomic_write, load_paddle, open_regular, save_paddle, sha256, write_json
+from rdrop_paddle.engine.manifest import EMA_FILE, FILES, Damaged, manifest, read, verify  # noqa: F401 (API)
+from rdrop_paddle.io import atomic_write, save_paddle, sha256, write_json
 
-FILES = ("model.pdparams", "train.pdopt")
-EMA_FILE = "model_ema.pdparams"  # present in the checkpoints of runs with an EMA
 _UNIT = re.compile(r"step_(\d{7,})")
 _TMP = ".tmp-"  # prefix of a checkpoint folder being written
 _ATOMIC_TMP = re.compile(r"\..+\.tmp-[0-9a-f]{8}")  # rdrop_paddle.io.atomic_write's temporary files
-
-
-class Damaged(Exception):
-    """A checkpoint folder that is not complete; the message says why."""
-
-
-MAX_MANIFEST = 1 << 22  # bytes; a manifest is a few hundred, plus the class names
-
-
-def manifest(path: str) -> dict:
-    """The manifest of checkpoint folder ``path``, its structure checked (:class:`Damaged`)."""
-    try:
-        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
-            text = fh.read(MAX_MANIFEST + 1)
-        if len(text) > MAX_MANIFEST:
-            raise ValueError(f"more than {MAX_MANIFEST} bytes")
-        found = json.loads(text)
-        files = found["files"]
-        if not all(_is_count(found[k]) for k in ("step", "best_step")) or not all(
-                _is_count(files[n]["bytes"]) and isinstance(files[n]["sha256"], str) for n in _listed(files)):
-            raise ValueError("step, best_step or a file entry is not what this package writes")
-        if type(found.setdefault("best_ema", True)) is not bool:
-            raise ValueError("best_ema is not true or false")
-        names = found.setdefault("class_names", [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ValueError("class_names is not a list of strings")
-        return found
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
-        raise Damaged(f"manifest.json: {type(e).__name__}: {e}"[:300]) from None
-
-
-def _listed(files: dict) -> tuple[str, ...]:
-    """The checkpoint files a manifest lists: both required ones, and the EMA if written."""
-    return FILES + ((EMA_FILE,) if EMA_FILE in files else ())
-
-
-def _is_count(v) -> bool:
-    return type(v) is int and 0 <= v < 1 << 62
-
-
-def verify(path: str) -> dict:
-    """The manifest of the checkpoint folder ``path``; raises :class:`Damaged` if a file is
-    missing or differs from it."""
-    found = manifest(path)
-    try:
-        for name in _listed(found["files"]):
-            file = os.path.join(path, name)
-            expected = found["files"][name]
-            if os.path.getsize(file) != expected["bytes"] or sha256(file) != expected["sha256"]:
-                raise Damaged(f"{name} differs from its manifest")
-        return found
-    except OSError as e:
-        raise Damaged(f"{type(e).__name__}: {e}") from None
-
-
-def read(path: str, ema: bool = False) -> tuple[dict, dict]:
-    """``(weights, train state)`` of a checkpoint folder, as NumPy arrays, with ``ema`` the
-    EMA weights as the state's ``"ema"`` (read without running code; :func:`verify` it
-    first, as :meth:`CheckpointManager.resume_from` does)."""
-    state = load_paddle(os.path.join(path, "train.pdopt"))
-    if ema and isinstance(state, dict):
-        state = {**state, "ema": load_paddle(os.path.join(path, EMA_FILE))}
-    return load_paddle(os.path.join(path, "model.pdparams")), state
 
 
 def _load(path: str, check: Callable[[str, dict, dict], None]) -> tuple[str, dict, dict]:
@@ -293,26 +228,3 @@ class CheckpointManager:
         """The path :meth:`resume_from` would resume from."""
         found = self.resume_from(resume)
         return found[0] if found else None
-
-
-class RunLock:
-    """An exclusive lock on ``output_dir`` for the life of a training process (``.lock`` must
-    be a regular file: a link, FIFO or device there is refused, not written through)."""
-
-    def __init__(self, output_dir: str) -> None:
-        import fcntl
-
-        self.path = os.path.join(output_dir, ".lock")
-        self.fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(self.fd)
-            raise UserInputError(f"{output_dir} is in use by another training run (pid {holder}); "
-                                 f"wait for it or choose another Global.output_dir") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
-
-    def release(self) -> None:
-        os.close(self.fd)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import paddle
 
-from rdrop_paddle.config import OptimizerConfig
+from rdrop_paddle.config.schema import OptimizerConfig
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:

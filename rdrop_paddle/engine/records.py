@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rdrop_paddle.config import Config
+from rdrop_paddle.config.schema import Config
 from rdrop_paddle.data.entries import named
 from rdrop_paddle.errors import TrainingDiverged
 

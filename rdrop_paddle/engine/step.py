@@ -8,7 +8,7 @@ import paddle
 
 from rdrop_paddle.engine.optim import load_optimizer_state, optimizer_state
 from rdrop_paddle.errors import DataLoadingError
-from rdrop_paddle.rdrop import rdrop_forward
+from rdrop_paddle.losses.two_pass import rdrop_forward
 
 
 def global_grad_norm(parameters) -> float:

@@ -1,4 +1,4 @@
-"""Helpers shared by ``tools/benchmark.py`` and ``tools/kernel_bench.py``: one measurement
+"""Helpers shared by ``benchmarks/benchmark.py`` and ``benchmarks/kernel_bench.py``: one measurement
 per worker process (so peak memory is that process's, and the two frameworks' OpenMP
 runtimes do not spin against each other), medians, and a description of the machine."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Inference backends for an exported ViT on this CPU, against PyTorch eager, in one run.
 
-    python tools/infer_backends.py [--model vit_base_patch16] [--sizes 224,384] [--batches 1,8]
+    python benchmarks/infer_backends.py [--model vit_base_patch16] [--sizes 224,384] [--batches 1,8]
                                    [--repeats 10] [--threads N] [--json out.json]
 
 For each image size: a transformers ``ViTForImageClassification`` (PyTorch eager, its
@@ -73,7 +73,7 @@ def _export(net, model: str, size: int, classes: int, out: str) -> None:
     import paddle
 
     from rdrop_paddle.convert import convert_state_dict, target_shapes
-    from rdrop_paddle.deploy import export
+    from rdrop_paddle.deploy.export import export
     from rdrop_paddle.models import build_model
 
     source = {k: v.detach().numpy() for k, v in net.state_dict().items()}
@@ -117,10 +117,11 @@ def reduced_precision_top1(run_dir: str, threads: int) -> dict:
     """Top-1 of a quickstart run's best weights on the digits' held-out split: fp32 and int8
     through ONNX Runtime, fp32 and bf16 through Paddle Inference."""
     from rdrop_paddle.commands.model import load_weights, model_from_config
-    from rdrop_paddle.config import load_config
+    from rdrop_paddle.config.load import load_config
     from rdrop_paddle.data import build_datasets
-    from rdrop_paddle.deploy import export, paddle_inference_session
-    from rdrop_paddle.deploy_onnx import onnxruntime_session
+    from rdrop_paddle.deploy.export import export
+    from rdrop_paddle.deploy.predictor import paddle_inference_session
+    from rdrop_paddle.deploy.onnx import onnxruntime_session
 
     cfg = load_config(os.path.join(run_dir, "config.yaml"))
     model = model_from_config(cfg.Model)
@@ -155,8 +156,8 @@ def main() -> None:
     if args.int8_top1:
         print(f"top-1 on the quickstart's held-out split: {reduced_precision_top1(args.int8_top1, args.threads)}")
 
-    from rdrop_paddle.deploy import paddle_inference_session
-    from rdrop_paddle.deploy_onnx import onnxruntime_session
+    from rdrop_paddle.deploy.predictor import paddle_inference_session
+    from rdrop_paddle.deploy.onnx import onnxruntime_session
 
     rows = []
     print("| size | batch | backend | ms/img | x PyTorch eager | max abs logit diff |")

@@ -1,7 +1,7 @@
 """Files the package writes and reads: atomic writes, strict JSON, and pickles that cannot run code.
 
-Every pickle the package reads goes through :func:`~rdrop_paddle.pickles.load_pickle`, the
-restricted unpickler (re-exported here).
+Every pickle the package reads goes through :func:`~rdrop_paddle.io.pickles.load_pickle`, the
+restricted unpickler.
 
 Readers are bounded: a structure nested deeper than :data:`MAX_DEPTH` or with more than
 :data:`MAX_NODES` entries is refused, and shared references (a pickle can name one list
@@ -22,10 +22,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.pickles import MAX_DEPTH, load_pickle
-
-__all__ = ["load_pickle", "load_paddle", "atomic_write", "save_paddle", "write_json", "open_regular",
-           "make_folder", "refuse_links", "sha256", "digest", "as_weights", "check_fits", "Budget", "MAX_DEPTH", "MAX_NODES"]
+from rdrop_paddle.io.pickles import MAX_DEPTH, load_pickle
 
 # MAX_DEPTH (100): nesting of containers in any file the package reads, pickles and JSON alike
 MAX_NODES = 1_000_000  # containers and values walked in one file

@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from rdrop_paddle.errors import UnsafeFileError, UserInputError
-from rdrop_paddle.pickle_numpy import (NdarrayClass, encode_text, frombuffer, make_dtype, of_bytes, reconstruct,
+from rdrop_paddle.io.pickle_numpy import (NdarrayClass, encode_text, frombuffer, make_dtype, of_bytes, reconstruct,
                                        refuse, scalar, set_array_state, set_dtype_state)
 
 MAX_DEPTH = 100  # containers in containers; checkpoints nest 3 to 5 deep

@@ -1,7 +1,7 @@
 """Train-step and eval throughput of the package ViT vs the same ViT in PyTorch, one run.
 
-    python tools/benchmark.py [--models vit_small_patch16_224,vit_base_patch16_224] [--batch 8]
-    python tools/benchmark.py --recompute [--models ...] [--batch 8]
+    python benchmarks/benchmark.py [--models vit_small_patch16_224,vit_base_patch16_224] [--batch 8]
+    python benchmarks/benchmark.py --recompute [--models ...] [--batch 8]
 
 
 Each cell runs in its own process (peak memory is that process's peak RSS): warm-up steps,
@@ -44,7 +44,7 @@ def _paddle_step(model_name, mode, batch, image_size=224):
 
     from rdrop_paddle.losses import RDropCrossEntropy
     from rdrop_paddle.models import build_model
-    from rdrop_paddle.rdrop import rdrop_forward
+    from rdrop_paddle.losses.two_pass import rdrop_forward
 
     paddle.seed(0)
     net = build_model(model_name, num_classes=100, image_size=image_size, recompute=mode.endswith("_recompute"))

@@ -1,4 +1,4 @@
-"""What the restricted unpickler (:mod:`rdrop_paddle.pickles`) builds for a pickle's globals:
+"""What the restricted unpickler (:mod:`rdrop_paddle.io.pickles`) builds for a pickle's globals:
 NumPy arrays, dtypes and scalars of plain data, and ``bytes``/``bytearray``/``_codecs.encode``
 of text — each from checked arguments only.
 

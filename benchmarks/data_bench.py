@@ -1,6 +1,6 @@
 """Speed of the training data path per DataLoader worker, and the memory of a lazy file data set.
 
-    python tools/data_bench.py [--images 64] [--samples 300] [--size 224] [--rss 1000,50000]
+    python benchmarks/data_bench.py [--images 64] [--samples 300] [--size 224] [--rss 1000,50000]
 
 Decode + augment throughput (images/s in one process = one worker) at ``--size`` px from
 JPEG files of ImageNet's typical size (500 x 375, written from smooth random colour fields),
@@ -62,7 +62,7 @@ def throughput(paths: list[str], samples: int, size: int) -> dict[str, float]:
 
 RSS_CHILD = """
 import sys
-from rdrop_paddle.config import load_config
+from rdrop_paddle.config.load import load_config
 from rdrop_paddle.data import build_datasets
 
 def rss_kib():

@@ -1,8 +1,8 @@
 """Per-operator times of one ViT block, Paddle (as the package runs it) vs PyTorch.
 
-    python tools/kernel_bench.py [--model vit_small_patch16_224] [--batch 16]
+    python benchmarks/kernel_bench.py [--model vit_small_patch16_224] [--batch 16]
 
-The profile behind the ratios of ``tools/benchmark.py``: each operator of a ViT block at
+The profile behind the ratios of ``benchmarks/benchmark.py``: each operator of a ViT block at
 the shapes of a train step (default: ViT-S/16, 224 px, batch 16 = an R-Drop ``[x; x]``
 step of batch 8), forward and forward+backward, median milliseconds, one process per
 framework.  Paddle uses the layers the models use (``rdrop_paddle.models.layers``) and

@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 import os
 
-from rdrop_paddle.config import MAX_CLASSES, MAX_IMAGE_SIZE, MAX_STOP_TIMEOUT, PATH_KEYS, Config
-
-MAX_WORKERS = 256  # DataLoader processes per card
+from rdrop_paddle.config.schema import MAX_CLASSES, MAX_IMAGE_SIZE, MAX_STOP_TIMEOUT, MAX_WORKERS, PATH_KEYS, Config
 from rdrop_paddle.errors import UserInputError
 
 
