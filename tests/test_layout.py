@@ -113,3 +113,13 @@ def test_no_file_a_reader_cannot_hold():
                     if n > MAX_LINES:
                         long.append(f"{os.path.relpath(path, ROOT)}: {n} lines")
     assert not long, "\n".join(long)
+
+
+def test_one_version():
+    import re
+
+    import rdrop_paddle
+
+    pyproject = open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8").read()
+    assert re.search(r'^version = "([^"]+)"', pyproject, flags=re.M).group(1) == rdrop_paddle.__version__
+    assert f"## {rdrop_paddle.__version__}" in open(os.path.join(ROOT, "CHANGELOG.md"), encoding="utf-8").read()
