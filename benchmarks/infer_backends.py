@@ -34,6 +34,8 @@ import time
 import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
 import numpy as np
 
+from rdrop_paddle.errors import UserInputError
+
 WIDTHS = {"vit_tiny_patch16": (192, 12, 3), "vit_small_patch16": (384, 12, 6), "vit_base_patch16": (768, 12, 12)}
 
 
@@ -80,7 +82,29 @@ def _export(net, model: str, size: int, classes: int, out: str) -> None:
     state, _ = convert_state_dict(source, "hf", target_shapes(f"{model}_{size}", classes, size))
     layer = build_model(f"{model}_{size}", num_classes=classes, image_size=size)
     layer.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
-    export(layer, out, size, 3, [str(i) for i in range(classes)], onnx_opset=17)
+    export(layer, out, size, 3, [str(i) for i in range(classes)], onnx_opset=17 if _installed("paddle2onnx") else None)
+
+
+PACKAGES = {"onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx", "ml_dtypes": "ml_dtypes", "onnx": "onnx",
+            "torch": "torch", "transformers": "transformers"}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _optional(build):
+    """``build()``, or the row's text when an optional package it needs is missing: a row
+    marked "not installed" instead of a traceback (the README install has none of them)."""
+    try:
+        return build()
+    except ImportError as e:  # ModuleNotFoundError included
+        name = (getattr(e, "name", None) or "").split(".")[0]
+        return f"not installed (pip install {PACKAGES.get(name, name or 'onnxruntime')})"
+    except UserInputError as e:  # e.g. the folder has no inference.onnx: paddle2onnx missing
+        return f"not available ({e})"
 
 
 def _ort_session(path: str, threads: int):
@@ -129,16 +153,21 @@ def reduced_precision_top1(run_dir: str, threads: int) -> dict:
     _, val = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, model.in_chans)
     x = np.stack([val[i][0] for i in range(len(val))])
     with tempfile.TemporaryDirectory() as out:
-        export(model, out, cfg.Model.image_size, model.in_chans, val.class_names, onnx_opset=17)
-        logits = {"onnxruntime fp32": onnxruntime_session(out, threads)(x), "onnxruntime int8": _ort_int8(out, threads)(x),
-                  "paddle fp32": paddle_inference_session(out, cpu_threads=threads)(x),
-                  "paddle bf16": paddle_inference_session(out, cpu_threads=threads, precision="bf16")(x)}
-    return {name: round(100.0 * float((z.argmax(1) == val.labels).mean()), 2) for name, z in logits.items()} | {
+        export(model, out, cfg.Model.image_size, model.in_chans, val.class_names,
+               onnx_opset=17 if _installed("paddle2onnx") else None)
+        runs = {"onnxruntime fp32": _optional(lambda: onnxruntime_session(out, threads)),
+                "onnxruntime int8": _optional(lambda: _ort_int8(out, threads)),
+                "paddle fp32": paddle_inference_session(out, cpu_threads=threads),
+                "paddle bf16": paddle_inference_session(out, cpu_threads=threads, precision="bf16")}
+        top1 = {name: run if isinstance(run, str) else round(100.0 * float((run(x).argmax(1) == val.labels).mean()), 2)
+                for name, run in runs.items()}
+    return top1 | {
         "images": len(val)}
 
 
 def main() -> None:
     from rdrop_paddle.commands.arguments import count, counts, one_line_errors
+    from rdrop_paddle.cpu.process import configure_environment, quiet_start
 
     parser = one_line_errors(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--model", default="vit_base_patch16", choices=sorted(WIDTHS))
@@ -151,6 +180,13 @@ def main() -> None:
     parser.add_argument("--json", default="")
     parser.add_argument("--int8-top1", default="", metavar="RUN_DIR", help="a quickstart run folder")
     args = parser.parse_args()
+    configure_environment()
+    with quiet_start():  # Paddle's ccache and OMP notices, as the tools drop them
+        import paddle  # noqa: F401
+    if _installed("onnxruntime"):  # its graph notices (unused initialisers) from every session, the optimiser's too
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
     if args.int8_top1 and not os.path.isfile(os.path.join(args.int8_top1, "best.pdparams")):
         parser.error(f"--int8-top1 {args.int8_top1}: not a run folder (no best.pdparams); run the quickstart first")
     if args.int8_top1:
@@ -171,16 +207,20 @@ def main() -> None:
                 "Paddle Inference (--backend paddle)": paddle_inference_session(out, cpu_threads=args.threads),
                 "Paddle Inference, oneDNN on": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=True),
                 "Paddle Inference, oneDNN off": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=False),
-                "ONNX Runtime (--backend onnxruntime)": onnxruntime_session(out, args.threads),
-                "ONNX Runtime, ViT fusions": _ort_fused(out, args.model, args.threads),
+                "ONNX Runtime (--backend onnxruntime)": _optional(lambda: onnxruntime_session(out, args.threads)),
+                "ONNX Runtime, ViT fusions": _optional(lambda: _ort_fused(out, args.model, args.threads)),
                 "Paddle Inference, oneDNN bf16 (reduced precision)": paddle_inference_session(
                     out, cpu_threads=args.threads, precision="bf16"),
-                "ONNX Runtime, int8 dynamic (reduced precision)": _ort_int8(out, args.threads),
+                "ONNX Runtime, int8 dynamic (reduced precision)": _optional(lambda: _ort_int8(out, args.threads)),
             }
             for batch_size in args.batches:
                 batch = np.random.RandomState(size + batch_size).randn(batch_size, 3, size, size).astype("float32")
                 anchor_ms, reference = None, None
                 for name, run in backends.items():
+                    if isinstance(run, str):
+                        rows.append({"size": size, "batch": batch_size, "backend": name, "status": run})
+                        print(f"| {size} | {batch_size} | {name} | {run} | | |", flush=True)
+                        continue
                     ms, logits = _time(run, batch, args.warmup, args.repeats)
                     if anchor_ms is None:
                         anchor_ms, reference = ms, logits

@@ -187,6 +187,7 @@ def test_paddleclas_weights_fine_tune_to_new_classes(tmp_path):
     np.testing.assert_array_equal(loaded["blocks.3.mlp.fc1.weight"].numpy(), same)
 
 
+@pytest.mark.slow
 def test_x2paddle_route_matches_direct_route(tmp_path, reference):
     pytest.importorskip("x2paddle")
     _, state, images, expected = reference

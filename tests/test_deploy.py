@@ -11,6 +11,8 @@ from rdrop_paddle.commands.model import load_weights, model_from_config
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data.digits import load_digits_split
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

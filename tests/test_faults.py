@@ -16,6 +16,8 @@ from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.errors import UnsafeFileError
 from rdrop_paddle.io import load_paddle, load_pickle
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 QUICK = ["-c", "configs/quickstart.yaml"]
 
 

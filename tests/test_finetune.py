@@ -134,6 +134,7 @@ def test_ema_warmup_follows_tensorflows_num_updates_rule():
     assert resumed.updates == 4
 
 
+@pytest.mark.slow
 def test_the_best_is_the_better_of_the_raw_and_the_averaged_weights(tmp_path):
     """A short EMA run (decay 0.9998, no warm-up): the raw weights score better, so they are the
     best, and eval and export take best.pdparams; --no-ema and the EMA file stay available."""

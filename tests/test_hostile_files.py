@@ -27,6 +27,7 @@ def test_hostile_pretrained_weights(tmp_path, tool):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_hostile_checkpoint_with_a_matching_manifest(tmp_path):
     out = tmp_path / "run"
     train_ok(*QUICK, "-o", f"Global.output_dir={out}")

@@ -9,6 +9,8 @@ from helpers import one_error_line, run_tool, train_ok
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.utils.logger import LOGGER_NAME, setup_logger
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 QUICK = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=2"]
 
 

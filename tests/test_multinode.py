@@ -22,6 +22,8 @@ from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.engine.distributed import seed_everything
 from rdrop_paddle.io import save_paddle
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 QUICK = ["-c", "configs/quickstart.yaml", "-o", "Global.log_every=10", "-o", "Global.eval_every=1000",
          "-o", "Global.save_every=10"]
 

@@ -136,6 +136,7 @@ def test_pillow_warnings_stay_inside(tmp_path):
     ("tools/train.py", [*QUICK[:2], "-o", "Global.max_steps=300", "-o", "Global.log_every=1"]),
     ("tools/infer.py", None),
 ])
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly(exported, tmp_path, tool, args):
     if args is None:
         (tmp_path / "many").mkdir()  # 3,000 table lines: more than a pipe holds, so writing

@@ -13,6 +13,8 @@ from rdrop_paddle.config import load_config
 from rdrop_paddle.data import build_datasets
 from rdrop_paddle.errors import UserInputError
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 NANO = ["-o", "Model.name=vit_nano_patch4_8", "-o", "Model.image_size=8", "-o", "Global.device=cpu",
         "-o", "Global.log_every=1", "-o", "Data.batch_size=16", "-o", "Data.eval_batch_size=64",
         "-o", "Optimizer.warmup_steps=2", "-o", "Data.max_per_card_batch=0"]

@@ -1,5 +1,5 @@
 """The fast subset on Paddle 2.6.2 — what ``pip install paddlepaddle-gpu`` gives from PyPI —
-in a second virtual environment installed with README's command for it (no torch there):
+in a second virtual environment installed with docs/install.md's command for it (no torch there):
 losses against the real paddlenlp file, models, I/O, optimizer, checkpoints, a training run
 with exact resume, the shipped recipe, export and Paddle Inference (not ONNX), exact
 recomputation, and ``paddle.distributed.launch``: 2 processes equal to 1, and two nodes that
@@ -9,7 +9,11 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from helpers import ROOT
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
 
 SUBSET = ["tests/test_io.py", "tests/test_models.py", "tests/test_paddlenlp.py", "tests/test_rdrop_any_model.py",
           "tests/test_train_step.py", "tests/test_optim.py", "tests/test_checkpoint.py", "tests/test_deploy.py",

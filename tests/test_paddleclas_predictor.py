@@ -13,6 +13,8 @@ from PIL import Image
 
 from helpers import make_cifar100, run_tool
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 pytest.importorskip("cv2", reason="PaddleClas's predictor reads images with OpenCV (opencv-python-headless)")
 if importlib.util.find_spec("paddleclas") is None:
     pytest.skip("paddleclas is not installed (pip install --no-deps -r tests/requirements-nodeps.txt)",

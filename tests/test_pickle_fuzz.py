@@ -252,6 +252,7 @@ def _crashing_seed(seeds: range) -> int:
     return seeds[0]
 
 
+@pytest.mark.slow
 def test_random_pickles_load_or_raise_one_user_error():
     total = int(os.environ.get("RDROP_PICKLE_FUZZ", "5000"))
     problems = []
@@ -264,6 +265,7 @@ def test_random_pickles_load_or_raise_one_user_error():
     assert not problems, "\n".join(problems[:20])
 
 
+@pytest.mark.slow
 def test_the_fuzzer_reaches_numpy():
     """Its cases build real arrays, dtypes and scalars, not only errors."""
     built = set()

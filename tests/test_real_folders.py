@@ -204,6 +204,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["[Train]", "[Eval]"])
 def test_data_loader_workers_exit_when_the_trainer_is_killed(demo, tmp_path, moment):
     """Issue 35.10: after kill -9 of the main process no worker is left (checked within 15 s)."""

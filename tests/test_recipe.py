@@ -11,6 +11,8 @@ import pytest
 from helpers import make_cifar100, run_tool, train_ok
 from test_training import newest, same_weights
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 SIZE = ["-o", "Global.device=cpu", "-o", "Model.name=vit_tiny_patch16_224", "-o", "Model.image_size=32"]
 
 

@@ -7,6 +7,8 @@ import pytest
 from helpers import train_ok
 from test_training import newest, same_weights
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 BASE = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=6", "-o", "Global.eval_every=1000",
         "-o", "Model.dropout=0.1", "-o", "Model.attn_dropout=0.1", "-o", "Model.drop_path=0.1"]
 

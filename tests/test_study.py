@@ -7,6 +7,8 @@ import pytest
 from helpers import run_tool
 from rdrop_paddle.commands.study import paired
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 
 def test_study_runs_and_pairs_its_arms(tmp_path):
     res = run_tool("tools/study.py", "-c", "configs/quickstart.yaml", "--fractions", "0.1,0.5", "--seeds", 2,

@@ -11,6 +11,8 @@ from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.io import save_paddle, sha256
 from test_pickle_fuzz import CRASHING_PICKLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 QUICK = ["-c", "configs/quickstart.yaml"]
 
 

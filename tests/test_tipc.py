@@ -25,6 +25,8 @@ import pytest
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 GUIDE = ("PADDLE_MODELS_REPO", "tutorials/mobilenetv3_prod/Step6/test_tipc")
 PADDLECLAS = ("PADDLECLAS_REPO", "test_tipc")
 PARSER = "tools/scripts/analysis.py"
@@ -94,7 +96,6 @@ def test_the_guides_runner_runs_the_quickstart_chain(nano_chain):
     assert "benchmark: preprocess:" in printed and "| digit_0_label0.png | 0 (" in printed  # the demo digits
 
 
-@pytest.mark.slow
 def test_the_guides_runner_runs_the_recipe_chain(tmp_path):
     """ViT-B/16 at 384 px, the recipe as shipped (4 workers, 16 accumulation steps), one step."""
     lines = chain(tmp_path, "test_tipc/configs/vit_base_patch16_384/train_infer_python.txt")

@@ -9,6 +9,8 @@ import yaml
 from helpers import one_error_line, run_tool, train_ok
 from test_training import newest
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 QUICK = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=8", "-o", "Global.log_every=4",
          "-o", "Global.eval_every=4", "-o", "Global.save_every=4"]
 

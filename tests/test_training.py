@@ -16,6 +16,8 @@ from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import load_paddle
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 BASE = ["-c", "configs/quickstart.yaml", "-o", "Global.log_every=5", "-o", "Global.eval_every=1000"]
 STRADDLE = ["-o", "Data.batch_size=63", "-o", "Optimizer.accum_steps=3", "-o", "Optimizer.schedule=constant",
             "-o", "Optimizer.warmup_steps=0"]  # 1438 / 63: steps straddle epoch boundaries

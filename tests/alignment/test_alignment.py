@@ -15,6 +15,8 @@ from rdrop_paddle.alignment.report import record  # noqa: E402
 from rdrop_paddle.commands.align import steps  # noqa: E402
 from rdrop_paddle.commands.arguments import ALIGN_STEPS  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+
 
 @pytest.mark.parametrize("name", ALIGN_STEPS)
 def test_step_passes_and_writes_reprod_log_files(tmp_path, name):
