@@ -85,10 +85,6 @@ def _export(net, model: str, size: int, classes: int, out: str) -> None:
     export(layer, out, size, 3, [str(i) for i in range(classes)], onnx_opset=17 if _installed("paddle2onnx") else None)
 
 
-PACKAGES = {"onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx", "ml_dtypes": "ml_dtypes", "onnx": "onnx",
-            "torch": "torch", "transformers": "transformers"}
-
-
 def _installed(module: str) -> bool:
     import importlib.util
 
@@ -101,8 +97,8 @@ def _optional(build):
     try:
         return build()
     except ImportError as e:  # ModuleNotFoundError included
-        name = (getattr(e, "name", None) or "").split(".")[0]
-        return f"not installed (pip install {PACKAGES.get(name, name or 'onnxruntime')})"
+        name = (getattr(e, "name", None) or "onnxruntime").split(".")[0]  # these modules' pip names are their own
+        return f"not installed (pip install {name})"
     except UserInputError as e:  # e.g. the folder has no inference.onnx: paddle2onnx missing
         return f"not available ({e})"
 

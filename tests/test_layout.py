@@ -43,7 +43,8 @@ def _imports(name: str, path: str, modules: dict) -> set[str]:
     return out
 
 
-GRAPH = {name: _imports(name, path, _modules()) for name, path in _modules().items()}
+MODULES = _modules()
+GRAPH = {name: _imports(name, path, MODULES) for name, path in MODULES.items()}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
