@@ -20,7 +20,7 @@ from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, 
 COMMANDS = {name: (f"rdrop_paddle.commands.{module}", module) for name, module in (
     ("train", "train"), ("eval", "evaluate"), ("export", "export"), ("infer", "infer"),
     ("convert", "convert"), ("align", "align"), ("compare", "compare"), ("study", "study"),
-    ("plot_logs", "plot_logs"), ("demo_images", "demo_images"))}
+    ("plot_logs", "plot_logs"), ("demo_images", "demo_images"), ("demo_text", "demo_text"))}
 
 
 def _error_line(e: BaseException) -> str:
@@ -111,6 +111,6 @@ def _entry(command: str) -> Callable[[], None]:
     return entry
 
 
-train, eval_, export, infer, convert, align, compare, study, plot_logs, demo_images = (
+train, eval_, export, infer, convert, align, compare, study, plot_logs, demo_images, demo_text = (
     _entry(c) for c in ("train", "eval", "export", "infer", "convert", "align", "compare", "study",
-                        "plot_logs", "demo_images"))
+                        "plot_logs", "demo_images", "demo_text"))

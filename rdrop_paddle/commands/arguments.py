@@ -129,14 +129,16 @@ def flag(p: argparse.ArgumentParser, name: str, help: str, default: bool | None 
 
 
 def convert() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Convert PyTorch, JAX or PaddleClas ViT weights to a "
-                                            "Paddle state dict.")
-    p.add_argument("--src", required=True, help=".npz, .pth/.pt/.bin, .safetensors or .pdparams file")
+    p = argparse.ArgumentParser(description="Convert PyTorch, JAX or PaddleClas ViT weights to a Paddle state "
+                                            "dict, or a Hugging Face BERT/ERNIE folder to a Paddle text folder.")
+    p.add_argument("--src", required=True, help=".npz, .pth/.pt/.bin, .safetensors or .pdparams file; or a "
+                                                "Hugging Face folder (config.json, weights, vocab.txt) with --format hf")
     p.add_argument("--format", default="auto", choices=CONVERT_FORMATS, help="source layout (default: detected)")
     p.add_argument("--model", default="vit_base_patch16_224", help="target model name")
-    p.add_argument("--num-classes", type=int, required=True, help="classes of the target head")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="classes of the target head (ViT: required; text: default the checkpoint's)")
     p.add_argument("--image-size", type=int, default=None, help="target image size (default: the model's)")
-    p.add_argument("--out", required=True, help="the .pdparams file to write")
+    p.add_argument("--out", required=True, help="the .pdparams file to write (text: a new folder)")
     return p
 
 
@@ -179,4 +181,12 @@ def demo_images() -> argparse.ArgumentParser:
                                             "and PaddleClas file lists (offline).")
     p.add_argument("--out", required=True, help="a new (or empty) folder")
     p.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
+    return p
+
+
+def demo_text() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Write a generated review set in PaddleNLP's text-classification "
+                                            "folder and a tiny Hugging Face BERT folder (offline).")
+    p.add_argument("--out", required=True, help="a new (or empty) folder")
+    p.add_argument("--train", type=int, default=2000, help="training reviews (default 2000)")
     return p

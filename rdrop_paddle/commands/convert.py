@@ -1,17 +1,33 @@
-"""Convert ViT weights to a Paddle ``.pdparams`` for the package ViT.
+"""Convert ViT weights to a Paddle ``.pdparams`` for the package ViT, or a Hugging Face
+BERT/ERNIE folder to a Paddle text folder.
 
     python tools/convert_weights.py --src ViT-B_16.npz --format auto \\
         --model vit_base_patch16_384 --num-classes 100 --out vit_b16_384_c100.pdparams
+    python tools/convert_weights.py --format hf --src bert-base-uncased/ --out bert_paddle/
 """
 from __future__ import annotations
 
+import os
 import time
 
-from rdrop_paddle.convert import FORMATS, convert_checkpoint, save_state
+from rdrop_paddle.convert import convert_checkpoint, save_state
+from rdrop_paddle.errors import UserInputError
 
 
 def run(args) -> None:
     start = time.perf_counter()
+    if os.path.isdir(args.src):
+        from rdrop_paddle.convert.text import convert_text_folder
+
+        if args.format not in ("hf", "auto"):
+            raise UserInputError(f"--src {args.src} is a folder: a Hugging Face text model (--format hf), "
+                                 f"not --format {args.format}")
+        for notice in convert_text_folder(args.src, args.out, args.num_classes or 0):
+            print(f"notice: {notice}")
+        print(f"wrote {args.out}: model.pdparams, config.json, vocab.txt ({time.perf_counter() - start:.1f}s)")
+        return
+    if args.num_classes is None:
+        raise UserInputError("--num-classes is required when converting a ViT checkpoint")
     state, notices = convert_checkpoint(args.src, args.format, args.model, args.num_classes,
                                         args.image_size)
     for notice in notices:

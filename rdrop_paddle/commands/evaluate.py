@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 
-from rdrop_paddle.commands.model import best_weights, in_chans_of, load_weights, model_from_config, with_classes
+from rdrop_paddle.commands.model import (best_weights, datasets_of, in_chans_of, load_weights, model_from_config,
+                                         text_dir, with_classes)
 from rdrop_paddle.config.load import load_config
 from rdrop_paddle.config.schema import Config
 from rdrop_paddle.cpu import configure_device
-from rdrop_paddle.data import build_datasets, check_input_shape
+from rdrop_paddle.data import check_input_shape
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate
@@ -30,20 +31,22 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
     path = best_weights(cfg, no_ema)
     weights = None
     with agreement.together():  # rank 0 alone reads the weights; a failing rank stops all
-        _, val_set = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans_of(cfg.Model))
+        _, val_set = datasets_of(cfg, in_chans_of(cfg.Model))
         cfg = with_classes(cfg, val_set.class_names)
-        model = model_from_config(cfg.Model)
+        model = model_from_config(cfg.Model, text_dir(cfg))
         if dist.is_main():
             make_folder(cfg.Global.output_dir, "Global.output_dir", create=False)  # before evaluating
             load_weights(model, path)
             if dist.world_size() > 1:
                 weights = {k: v.numpy() for k, v in model.state_dict().items()}
-        check_input_shape(val_set, model.in_chans, cfg.Model.image_size, cfg.Model.name)
+        if model.in_chans:
+            check_input_shape(val_set, model.in_chans, cfg.Model.image_size, cfg.Model.name)
     weights = agreement.broadcast_tree(weights)
     if not dist.is_main():
         model.set_state_dict(weights)
     metrics = evaluate(model, eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers),
-                       show_progress=dist.is_main(), num_classes=cfg.Model.num_classes if per_class else 0)
+                       show_progress=dist.is_main(), num_classes=cfg.Model.num_classes if per_class else 0,
+                       confusion_classes=0 if model.in_chans else cfg.Model.num_classes)
     if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
         raise TrainingDiverged(f"{path} gives non-finite logits (loss {metrics['loss']}): "
                                f"its weights are not usable; nothing was written")
@@ -55,12 +58,14 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
     if dist.is_main():
         make_folder(cfg.Global.output_dir, "Global.output_dir")
         write_json(metrics, os.path.join(cfg.Global.output_dir, "metrics.json"))
-        print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} images) from {path}")
+        print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} {'images' if model.in_chans else 'texts'}) "
+              f"from {path}")
         if per_class:
             print("| class | name | images | top1 |\n| --- | --- | --- | --- |")
             for row in metrics["per_class"]:
                 print(f"| {row['class']} | {row['name']} | {row['count']} | {row['top1']:.2f} |")
-        print(f"top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}")
+        text = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("f1", "mcc") if k in metrics)  # text models
+        print(f"{text}top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}")
     return metrics
 
 

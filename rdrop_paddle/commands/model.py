@@ -11,13 +11,39 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, load_paddle
 from rdrop_paddle.models import VisionTransformer, build_model
 
+TEXT_MODELS = ("bert", "ernie")  # Model.name of a text classifier; its config.json says the size
+TEXT_FILES = ("config.json", "vocab.txt", "tokenizer_config.json")  # a run keeps them beside its weights
 
-def model_from_config(cfg: ModelConfig) -> VisionTransformer:
-    """``build_model(cfg.name, ...)``; a value the model rejects is a config error.
+
+def is_text(cfg: ModelConfig) -> bool:
+    return cfg.name in TEXT_MODELS
+
+
+def text_dir(cfg: Config) -> str:
+    """Where a text model's ``config.json`` and ``vocab.txt`` are: the converted folder
+    ``Model.pretrained``, else the run's ``Global.output_dir`` (training copies them there)."""
+    if cfg.Model.pretrained and os.path.isdir(cfg.Model.pretrained):
+        return cfg.Model.pretrained
+    return cfg.Global.output_dir
+
+
+def model_from_config(cfg: ModelConfig, folder: str = ""):
+    """``build_model(cfg.name, ...)``, or for ``bert``/``ernie`` the text classifier of
+    ``folder/config.json`` (dropout rates from ``Model.dropout`` / ``Model.attn_dropout``); a
+    value the model rejects is a config error.
 
     Built under a fresh name scope, so parameter names do not depend on what else the
     process created before.
     """
+    if is_text(cfg):
+        from rdrop_paddle.models.bert_config import read_config
+        from rdrop_paddle.models.pretrained import text_classifier
+
+        arch = read_config(folder)
+        if arch.model_type != cfg.name:
+            raise UserInputError(f"Model.name is {cfg.name} but {os.path.join(folder, 'config.json')} is a "
+                                 f"{arch.model_type} model; set Model.name: {arch.model_type}")
+        return text_classifier(arch, cfg.num_classes or 2, cfg.dropout, cfg.attn_dropout)
     try:
         with paddle.utils.unique_name.guard():
             return build_model(cfg.name, **cfg.kwargs())
@@ -26,7 +52,9 @@ def model_from_config(cfg: ModelConfig) -> VisionTransformer:
 
 
 def in_chans_of(cfg: ModelConfig) -> int:
-    """Input channels of model ``cfg.name`` (built without initialising weights)."""
+    """Input channels of model ``cfg.name`` (built without initialising weights); 0 for text."""
+    if is_text(cfg):
+        return 0
     try:
         with paddle.LazyGuard(), paddle.utils.unique_name.guard():
             return build_model(cfg.name, num_classes=1, image_size=cfg.image_size).in_chans
@@ -64,9 +92,38 @@ def best_weights(cfg: Config, no_ema: bool = False) -> str:
 
 
 def load_weights(model: paddle.nn.Layer, path: str) -> None:
-    """Load a ``.pdparams`` (read without running code); every missing, unexpected or
-    mis-shaped key is named in one error."""
+    """Load a ``.pdparams`` (read without running code), or a converted text folder's
+    ``model.pdparams`` (its head only if it has the model's class count); every missing,
+    unexpected or mis-shaped key is named in one error."""
+    if os.path.isdir(path):
+        from rdrop_paddle.models.pretrained import load_text_weights
+
+        load_text_weights(model, os.path.join(path, "model.pdparams"))
+        return
     set_weights(model, load_paddle(path), path)
+
+
+def copy_text_files(cfg: Config) -> None:
+    """Keep a text model's ``config.json``, ``vocab.txt`` (and ``tokenizer_config.json``) in the
+    run's folder, so that evaluation and export need only the run (written atomically)."""
+    import shutil
+
+    from rdrop_paddle.io import atomic_write
+
+    src = text_dir(cfg)
+    if not is_text(cfg.Model) or os.path.abspath(src) == os.path.abspath(cfg.Global.output_dir):
+        return
+    for name in TEXT_FILES:
+        if os.path.isfile(os.path.join(src, name)):
+            atomic_write(os.path.join(cfg.Global.output_dir, name),
+                         lambda tmp, n=name: shutil.copyfile(os.path.join(src, n), tmp))
+
+
+def datasets_of(cfg: Config, in_chans: int) -> tuple:
+    """The (train, val) data sets ``cfg`` names (text: tokenised with the model's vocab)."""
+    from rdrop_paddle.data import build_datasets
+
+    return build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans, text_dir(cfg))
 
 
 def set_weights(model: paddle.nn.Layer, state: dict, what: str, notice=print) -> None:

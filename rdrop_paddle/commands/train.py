@@ -15,17 +15,18 @@ import os
 
 import paddle
 
-from rdrop_paddle.commands.model import in_chans_of, load_weights, model_from_config, set_weights, with_classes
+from rdrop_paddle.commands.model import (copy_text_files, datasets_of, in_chans_of, load_weights, model_from_config,
+                                         set_weights, text_dir, with_classes)
 from rdrop_paddle.config.load import load_config, save_config
 from rdrop_paddle.config.schema import Config, resume_differences
 from rdrop_paddle.cpu import configure_device
-from rdrop_paddle.data import build_batch_op, build_datasets, check_input_shape
+from rdrop_paddle.data import build_batch_op, check_input_shape
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
 from rdrop_paddle.engine.checkpoint import CheckpointManager
-from rdrop_paddle.engine.run_lock import RunLock
+from rdrop_paddle.engine.run_lock import lock_output
 from rdrop_paddle.engine.ema import ModelEma
 from rdrop_paddle.engine.evaluate import eval_loader, evaluate_run
 from rdrop_paddle.engine.records import record_eval, recipe_notes
@@ -34,15 +35,14 @@ from rdrop_paddle.engine.step import TrainStep, finite_parameters
 from rdrop_paddle.engine.stop import StopSignal
 from rdrop_paddle.engine.train_state import check_checkpoint
 from rdrop_paddle.errors import TrainingDiverged, UserInputError
-from rdrop_paddle.io import digest, refuse_links
+from rdrop_paddle.io import digest
 from rdrop_paddle.losses import RDropCrossEntropy
 from rdrop_paddle.utils.logger import Meter, ScalarWriter, setup_logger
 
 
 @dataclasses.dataclass
 class Run:
-    """What a training run steps: ``raw_model`` is the layer whose weights are saved,
-    ``model`` what runs the forward (``raw_model`` wrapped for data parallel)."""
+    """What a run steps: ``raw_model`` (whose weights are saved) and ``model`` (it, wrapped for data parallel)."""
     raw_model: paddle.nn.Layer
     model: paddle.nn.Layer
     step: TrainStep
@@ -81,16 +81,17 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
     ema = ModelEma(raw, cfg.Model.ema_decay, cfg.Model.ema_warmup) if cfg.Model.ema_decay else None
     step = TrainStep(model, criterion, optimizer, scheduler, cfg.Loss.mode, accum, g.amp, g.amp_level,
                      distributed=dist.world_size() > 1, raw_model=raw, sync_by_hand=cfg.Model.recompute, ema=ema)
-    step.input_shape = [micro, raw.in_chans, cfg.Model.image_size, cfg.Model.image_size]
+    step.standin_shape = [micro, raw.in_chans, cfg.Model.image_size, cfg.Model.image_size]
     return Run(raw, model, step, scheduler, ema)
 
 
 def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
-    """Both splits non-empty and their samples the shape the model takes."""
+    """Both splits non-empty and (images) their samples the shape the model takes."""
     for split, ds in (("training", train_set), ("validation", val_set)):
         if len(ds) == 0:
             raise UserInputError(f"the {split} set is empty; nothing was written")
-    check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
+    if in_chans:
+        check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
 
 
 def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -> Progress:
@@ -137,19 +138,6 @@ def save(run: Run, ckpt: CheckpointManager, cfg: Config, progress: Progress, cla
     ckpt.rotate(protect=(progress.best_step,))
 
 
-def _lock_output(cfg: Config):
-    """Create ``output_dir`` and lock it (main rank)."""
-    g = cfg.Global
-    try:
-        os.makedirs(g.output_dir, exist_ok=True)
-    except OSError as e:
-        raise UserInputError(f"cannot create Global.output_dir {g.output_dir}: {e.strerror or e}") from None
-    if not dist.is_main():
-        return None
-    refuse_links(g.output_dir, ("checkpoints", "vdl"))
-    return RunLock(g.output_dir)
-
-
 def _origin(cfg: Config, ckpt: CheckpointManager, raw: paddle.nn.Layer) -> dict:
     """Rank 0's choice of where to start: the checkpoint ``Global.resume`` names (its
     weights and train state) or, for a new run, the model's weights as they are."""
@@ -183,11 +171,10 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     with agreement.together():  # each rank checks what it has; a failure stops all of them
         plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                           cfg.Data.max_per_card_batch)
-        train_set, val_set = datasets or build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes,
-                                                        in_chans_of(cfg.Model))
+        train_set, val_set = datasets or datasets_of(cfg, in_chans_of(cfg.Model))
         cfg = with_classes(cfg, getattr(train_set, "class_names", []))
         dist.seed_everything(g.seed)  # identical initial weights on every rank
-        raw = model_from_config(cfg.Model)
+        raw = model_from_config(cfg.Model, text_dir(cfg))
         check_data(train_set, val_set, cfg, raw.in_chans)
         prints = agreement.fingerprint(cfg, plan, (train_set, val_set), raw)
         fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
@@ -195,7 +182,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
             load_weights(raw, cfg.Model.pretrained)
     agreement.agree(prints)
     with agreement.together():
-        lock = _lock_output(cfg)
+        lock = lock_output(g.output_dir, dist.is_main())
     try:
         return _train(cfg, raw, (train_set, val_set), *plan)
     finally:
@@ -223,17 +210,19 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
             progress.best_top1, progress.best_step = -1.0, 0
         if dist.is_main():
             save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
+            copy_text_files(cfg)
     train_set, val_set = datasets
     init_digest = digest(origin["weights"])  # of the weights this run starts from
     del origin  # the NumPy copies of weights and optimizer state are not kept while training
     stream = SampleStream(len(train_set), micro, g.seed, dist.rank(), dist.world_size(), progress.position)
+    run.step.standin = getattr(train_set, "standin", None)  # text: a batch of its own
     loader = Loader(train_set, stream, cfg.Data.num_workers, batch_op=build_batch_op(cfg.Data, cfg.Model.num_classes))
     batches = iter(loader)
     val = eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers)
     writer = ScalarWriter(os.path.join(g.output_dir, "vdl"), dist.is_main())
     start = progress.step
     log.info(f"{'resume at step ' + str(start) if start else 'train'} {cfg.Model.name} on "
-             f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val images, global batch "
+             f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val {'images' if raw.in_chans else 'texts'}, global batch "
              f"{cfg.Data.batch_size} = {micro} x {accum} accum x {dist.world_size()} card(s), "
              f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}"
              + recipe_notes(cfg, train_set))
@@ -269,7 +258,8 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
             stopping = summed[3] > 0
             new_best = False
             if step % g.eval_every == 0 or step == g.max_steps:
-                metrics = evaluate_run(run.model, run.raw_model, run.ema, val, dist.is_main(), lambda: bool(stop))
+                metrics = evaluate_run(run.model, run.raw_model, run.ema, val, dist.is_main(), lambda: bool(stop),
+                                       confusion_classes=0 if raw.in_chans else cfg.Model.num_classes)
                 stopping = stopping or metrics is None
                 if metrics is not None:
                     new_best = record_eval(metrics, step, progress, log, writer)

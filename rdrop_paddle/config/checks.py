@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import os
 
-from rdrop_paddle.config.schema import MAX_CLASSES, MAX_IMAGE_SIZE, MAX_STOP_TIMEOUT, MAX_WORKERS, PATH_KEYS, Config
+from rdrop_paddle.config.schema import (MAX_CLASSES, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MAX_STOP_TIMEOUT, MAX_WORKERS,
+                                         PATH_KEYS, Config)
 from rdrop_paddle.errors import UserInputError
 
 
@@ -50,6 +51,10 @@ def validate(cfg: Config) -> None:
            f"Data.crop_pct {d.crop_pct:g} resizes {m.image_size} px images to {m.image_size / d.crop_pct:.3g} px "
            f"before the crop, more than {MAX_IMAGE_SIZE}")
     _check(d.num_workers <= MAX_WORKERS, f"Data.num_workers must be at most {MAX_WORKERS}, got {d.num_workers:,}")
+    _check(len(o.betas) == 2 and all(0.0 <= b < 1.0 for b in o.betas),
+           f"Optimizer.betas must be [beta1, beta2] in [0, 1), got {o.betas}")
+    _check(math.isfinite(o.eps) and o.eps > 0, f"Optimizer.eps must be a finite number > 0, got {o.eps}")
+    _check(2 <= d.max_seq_len <= MAX_SEQ_LEN, f"Data.max_seq_len must be in [2, {MAX_SEQ_LEN}], got {d.max_seq_len}")
     _check(0.0 < o.layer_decay <= 1.0, f"Optimizer.layer_decay must be in (0, 1], got {o.layer_decay}")
     if d.auto_augment:
         from rdrop_paddle.data.randaugment import parse_policy

@@ -42,12 +42,12 @@ class GlobalConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "vit_base_patch16_384"
+    name: str = "vit_base_patch16_384"  # a ViT variant, or bert / ernie (architecture from config.json)
     num_classes: int = 100  # 0: the data set's class count
     image_size: int = 384
     pretrained: str = ""
-    dropout: float = 0.1  # after the embeddings and in the MLP
-    attn_dropout: float = 0.0  # on the attention probabilities
+    dropout: float = 0.1  # after the embeddings and in the MLP (text: hidden_dropout_prob, classifier)
+    attn_dropout: float = 0.0  # on the attention probabilities (text: attention_probs_dropout_prob)
     proj_dropout: Optional[float] = None  # after the attention projection; null = attn_dropout (vit_src)
     drop_path: float = 0.0
     recompute: bool = False  # recompute each block in the backward: less memory, same gradients
@@ -78,7 +78,9 @@ class OptimizerConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0  # not applied to biases, norms, pos_embed, cls_token (timm, DeiT)
     warmup_steps: int = 500
-    schedule: str = _choice("cosine", "constant")
+    schedule: str = _choice("cosine", "constant", "polynomial")  # polynomial: HF's, power 1, to 1e-7
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # AdamW
+    eps: float = 1e-8  # AdamW
     grad_clip: float = 1.0
     accum_steps: int = 0  # 0: derived from Data.max_per_card_batch (1 if that is 0)
     layer_decay: float = 1.0  # <1: lr x layer_decay^(L - layer) per block (BEiT, MAE); 1 = off
@@ -86,8 +88,11 @@ class OptimizerConfig:
 
 @dataclass
 class DataConfig:
-    name: str = _choice("digits", "cifar100", "folder", "filelist")
+    name: str = _choice("digits", "cifar100", "folder", "filelist", "text_folder", "glue", "clue")
     root: str = ""
+    task: str = ""  # glue: sst-2, cola, mrpc, qqp, qnli, rte, mnli; clue: tnews, iflytek, afqmc
+    max_seq_len: int = 128  # text: tokens per sequence, [CLS] and [SEP] included (longest-first truncation)
+    skip_bad_lines: bool = False  # text: a bad line stops (false) or is skipped and counted
     train_list: str = ""  # filelist: "relative/path label" lines, relative to root
     val_list: str = ""
     label_list: str = ""  # filelist: optional "id name" lines (PaddleClas class_id_map_file)
@@ -132,6 +137,7 @@ PATH_KEYS = {("Global", "output_dir"), ("Global", "resume"), ("Model", "pretrain
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; the head stays a few hundred MB at most
 MAX_IMAGE_SIZE = 4096  # pixels a side: 65,536 patches of 16 px
 MAX_WORKERS = 256  # DataLoader processes per card
+MAX_SEQ_LEN = 1 << 16  # tokens: position tables beyond this are not BERT-family models
 MAX_STOP_TIMEOUT = 86_400  # seconds: a day (Python's timers overflow near 1e10)
 
 
@@ -140,8 +146,8 @@ RESUME_KEYS = {"Model": ("name", "num_classes", "image_size", "dropout", "attn_d
                          "ema_decay", "ema_warmup"),
                "Loss": ("alpha", "mode", "convention", "kl_batch_size", "label_smoothing"),
                "Optimizer": ("name", "lr", "momentum", "weight_decay", "warmup_steps", "schedule", "grad_clip",
-                             "layer_decay"),
-               "Data": ("name", "batch_size", "val_fraction", "split_seed", "scale", "interpolation", "hflip",
+                             "layer_decay", "betas", "eps"),
+               "Data": ("name", "task", "max_seq_len", "skip_bad_lines", "batch_size", "val_fraction", "split_seed", "scale", "interpolation", "hflip",
                         "color_jitter", "auto_augment", "random_erasing", "mixup", "cutmix", "mix_prob",
                         "mix_switch_prob", "skip_bad_images"),
                "Global": ("seed",)}
@@ -165,4 +171,6 @@ def resume_differences(saved: dict, cfg: Config) -> list[str]:
             for sec, keys in RESUME_KEYS.items() for key in keys if before(sec, key) != now[sec][key]]
 
 
-LEGACY = {("Model", "ema_warmup"): False}  # 0.2 averaged without warm-up
+LEGACY = {("Model", "ema_warmup"): False,  # 0.2 averaged without warm-up
+          ("Optimizer", "betas"): [0.9, 0.999], ("Optimizer", "eps"): 1e-8,  # before 0.5: Paddle's defaults
+          ("Data", "task"): "", ("Data", "max_seq_len"): 128, ("Data", "skip_bad_lines"): False}

@@ -8,6 +8,7 @@ from rdrop_paddle.data.transforms import EvalTransform, TrainTransform
 from rdrop_paddle.errors import UserInputError
 
 FILE_SOURCES = ("folder", "filelist")  # images read lazily from files
+TEXT_SOURCES = ("text_folder", "glue", "clue")  # labelled text (rdrop_paddle.data.text)
 
 
 def build_transforms(cfg: DataConfig, image_size: int) -> tuple[TrainTransform, EvalTransform]:
@@ -37,9 +38,11 @@ def file_splits(cfg: DataConfig) -> dict:
     return filelist_splits(cfg.root, cfg.train_list, cfg.val_list, cfg.label_list, cfg.allow_outside_root)
 
 
-def build_datasets(cfg: DataConfig, image_size: int, num_classes: int, in_chans: int = 3) -> tuple:
-    """The (train, val) data sets of ``cfg.name`` at ``image_size``; every label must be a
-    class of a ``num_classes`` model (0: any number, the data set's own)."""
+def build_datasets(cfg: DataConfig, image_size: int, num_classes: int, in_chans: int = 3,
+                   text_dir: str = "") -> tuple:
+    """The (train, val) data sets of ``cfg.name`` at ``image_size`` (text: tokenised with the
+    ``vocab.txt`` of ``text_dir``); every label must be a class of a ``num_classes`` model
+    (0: any number, the data set's own)."""
     train_tf, eval_tf = build_transforms(cfg, image_size)
     skipped = []
     if cfg.name == "digits":
@@ -62,6 +65,12 @@ def build_datasets(cfg: DataConfig, image_size: int, num_classes: int, in_chans:
         val = FileDataset(*found["val"], eval_tf, found["classes"], in_chans, cfg.skip_bad_images)
         if not cfg.skip_bad_images:  # before anything is written, as every other check
             check_headers(found["train"][0] + found["val"][0])
+    elif cfg.name in TEXT_SOURCES:
+        from rdrop_paddle.data.text import Tokenizer, build_text_datasets
+
+        train, val = build_text_datasets(cfg.name, cfg.root, cfg.task, Tokenizer.from_pretrained(text_dir),
+                                         cfg.max_seq_len, cfg.skip_bad_lines)
+        check_class_count(len(train.class_names), num_classes, cfg.name)
     else:
         raise UserInputError(f"unknown Data.name {cfg.name!r}")
     train.skipped_files = val.skipped_files = skipped
@@ -103,6 +112,10 @@ def class_names(cfg: DataConfig) -> list[str]:
         return list(CLASS_NAMES)
     if cfg.name in FILE_SOURCES:
         return list(file_splits(cfg)["classes"])
+    if cfg.name in TEXT_SOURCES:
+        from rdrop_paddle.data.text.sources import text_class_names
+
+        return text_class_names(cfg.name, cfg.root, cfg.task)
     from rdrop_paddle.data.cifar100 import class_names as cifar_names, locate
 
     return cifar_names(locate(cfg.root))

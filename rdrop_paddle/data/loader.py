@@ -76,8 +76,8 @@ class _Collate:
     """A batch ``[inputs, targets]`` (plus the replaced files, if any), ``batch_op`` applied
     to it, or ``[array, tag, message]`` (Paddle's reader ends on a batch without arrays)."""
 
-    def __init__(self, batch_op=None) -> None:
-        self.batch_op = batch_op
+    def __init__(self, batch_op=None, collate_fn=collate) -> None:
+        self.batch_op, self.collate = batch_op, collate_fn
 
     def __call__(self, items: list) -> list:
         errors = [item for item in items if isinstance(item, _Error)]
@@ -85,7 +85,7 @@ class _Collate:
             return [np.zeros(1, np.float32), _ERROR, errors[0].message]
         keys, items = zip(*items)
         try:
-            batch = list(collate(items))
+            batch = list(self.collate(items))
             if self.batch_op is not None:
                 batch = list(self.batch_op(*batch, list(keys)))
         except Exception as e:  # noqa: BLE001 - reported to the training loop
@@ -103,7 +103,8 @@ class Loader:
     """``(inputs, labels)`` Paddle tensors of ``dataset[k]`` for each batch ``ks`` of ``batch_sampler``.
 
     Args:
-        dataset: a map-style data set returning ``(array, label)``.
+        dataset: a map-style data set returning ``(array, label)``; its ``collate(items)``, if it
+            has one, makes the batch (text: a dict of padded arrays), else the arrays are stacked.
         batch_sampler: an iterable of lists of keys (finite or endless).
         num_workers: DataLoader worker processes (0: read in a thread of this process).
         prefetch: batches read ahead.
@@ -120,7 +121,8 @@ class Loader:
         self.replaced: list[str] = []
 
     def _source(self):
-        dataset, collate_fn = _Captured(self.dataset), _Collate(self.batch_op)
+        dataset = _Captured(self.dataset)
+        collate_fn = _Collate(self.batch_op, getattr(self.dataset, "collate", collate))
         if self.num_workers == 0:
             return (collate_fn([dataset[k] for k in keys]) for keys in self.batch_sampler)
         loader = DataLoader(dataset, batch_sampler=self.batch_sampler, num_workers=self.num_workers,
@@ -165,8 +167,12 @@ class Loader:
                 images, labels = item[:2]
                 if len(item) == 3:
                     self.replaced += str(item[2]).split("\n")
-                if isinstance(images, np.ndarray):
-                    images, labels = paddle.to_tensor(images), paddle.to_tensor(labels)
+                if isinstance(images, dict):  # named inputs (text: input_ids, token_type_ids, ...)
+                    images = {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in images.items()}
+                elif isinstance(images, np.ndarray):
+                    images = paddle.to_tensor(images)
+                if isinstance(labels, np.ndarray):
+                    labels = paddle.to_tensor(labels)
                 yield images, labels
         finally:
             done.set()

@@ -11,8 +11,10 @@ from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import eval_batches
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
+from rdrop_paddle.engine.metrics import confusion, f1, mcc
 from rdrop_paddle.errors import DataLoadingError, UserInputError
 from rdrop_paddle.losses import cross_entropy
+from rdrop_paddle.losses.two_pass import call
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> list[int]:
@@ -32,10 +34,10 @@ def eval_loader(dataset, batch_size: int, num_workers: int = 0) -> Loader:
 
 
 def evaluate_run(model: paddle.nn.Layer, raw: paddle.nn.Layer, ema, loader, show_progress: bool = False,
-                 should_stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
+                 should_stop: Optional[Callable[[], bool]] = None, confusion_classes: int = 0) -> Optional[dict]:
     """:func:`evaluate` of ``model``; with an EMA (of ``raw``, the layer ``model`` runs) also of
     the averaged weights, as ``ema_top1``, ``ema_top5`` and ``ema_loss``."""
-    metrics = evaluate(model, loader, show_progress, should_stop)
+    metrics = evaluate(model, loader, show_progress, should_stop, confusion_classes=confusion_classes)
     if metrics is None or ema is None:
         return metrics
     with ema.applied(raw):
@@ -45,9 +47,11 @@ def evaluate_run(model: paddle.nn.Layer, raw: paddle.nn.Layer, ema, loader, show
 
 @paddle.no_grad()
 def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
-             should_stop: Optional[Callable[[], bool]] = None, num_classes: int = 0) -> Optional[dict]:
+             should_stop: Optional[Callable[[], bool]] = None, num_classes: int = 0,
+             confusion_classes: int = 0) -> Optional[dict]:
     """``{'top1', 'top5', 'loss', 'count'}`` over the whole (sharded) set, summed over ranks;
-    with ``num_classes`` also ``per_class``: ``[hits, samples]`` of each class.
+    with ``num_classes`` also ``per_class``: ``[hits, samples]`` of each class; with
+    ``confusion_classes`` (text: the class count) also ``f1`` and ``mcc`` (:mod:`.metrics`).
 
     ``loss`` is the mean NLL; it is NaN if any logit was not finite.  Returns None if
     ``should_stop()`` became true on the way (the caller is shutting down).
@@ -56,6 +60,7 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
     model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
     per_class = np.zeros((2, num_classes))  # top-1 hits and samples of each class
+    matrix = np.zeros((confusion_classes, confusion_classes))
     if show_progress and sys.stderr.isatty():
         from tqdm import tqdm
 
@@ -66,13 +71,15 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
             if should_stop is not None and should_stop():
                 stopped = True
                 break
-            logits = model(images).astype("float32")
+            logits = call(model, images).astype("float32")
             nll = float(cross_entropy(logits, labels, reduction="sum"))
             values = logits.numpy()
             if not np.isfinite(values).all():
                 nll = float("nan")
             y = labels.numpy().reshape(-1)
             totals += [*topk_correct(values, y), nll, len(y)]
+            if confusion_classes:
+                matrix += confusion(y, values.argmax(axis=1), confusion_classes)
             if num_classes:
                 np.add.at(per_class, (0, y), (values.argmax(axis=1) == y))
                 np.add.at(per_class, (1, y), 1)
@@ -88,11 +95,14 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
         model.train()
     if stopped:
         return None
-    summed = dist.all_reduce_sum(totals.tolist() + per_class.ravel().tolist())
+    summed = dist.all_reduce_sum(totals.tolist() + per_class.ravel().tolist() + matrix.ravel().tolist())
     top1, top5, nll, count = summed[:4]
     if count == 0:
         raise UserInputError("evaluation over an empty validation set")
     result = {"top1": 100.0 * top1 / count, "top5": 100.0 * top5 / count, "loss": nll / count, "count": int(count)}
     if num_classes:
-        result["per_class"] = np.asarray(summed[4:]).reshape(2, num_classes).astype(int).T.tolist()
+        result["per_class"] = np.asarray(summed[4:4 + 2 * num_classes]).reshape(2, num_classes).astype(int).T.tolist()
+    if confusion_classes:
+        matrix = np.asarray(summed[4 + 2 * num_classes:]).reshape(confusion_classes, confusion_classes)
+        result["f1"], result["mcc"] = f1(matrix), mcc(matrix)
     return result

@@ -27,9 +27,25 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def warmup_polynomial(step: int, warmup_steps: int, total_steps: int, lr: float, lr_end: float = 1e-7,
+                      power: float = 1.0) -> float:
+    """LR multiplier: linear warm-up from 0, then polynomial decay to ``lr_end`` at ``total_steps``:
+    transformers' ``get_polynomial_decay_schedule_with_warmup`` (defaults ``lr_end=1e-7``,
+    ``power=1``), which the official ``bert_rdrop/run.sh`` selects (``--lr_scheduler_type polynomial``)."""
+    if step < warmup_steps:
+        return step / max(1.0, warmup_steps)
+    if step > total_steps or lr <= lr_end:
+        return lr_end / lr
+    remaining = 1 - (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return ((lr - lr_end) * remaining ** power + lr_end) / lr
+
+
 def build_scheduler(cfg: OptimizerConfig, max_steps: int) -> paddle.optimizer.lr.LRScheduler:
     if cfg.schedule == "constant":
         return paddle.optimizer.lr.LambdaDecay(cfg.lr, lambda step: 1.0)
+    if cfg.schedule == "polynomial":
+        return paddle.optimizer.lr.LambdaDecay(
+            cfg.lr, lambda step: warmup_polynomial(step, cfg.warmup_steps, max_steps, cfg.lr))
     return paddle.optimizer.lr.LambdaDecay(
         cfg.lr, lambda step: warmup_cosine(step, cfg.warmup_steps, max_steps))
 
@@ -57,8 +73,8 @@ def build_optimizer(cfg: OptimizerConfig, model: paddle.nn.Layer, scheduler) -> 
         wd = cfg.weight_decay if cfg.name == "adamw" else paddle.regularizer.L2Decay(cfg.weight_decay)
         params = param_groups(model, cfg.layer_decay, decayed, wd if cfg.weight_decay else 0.0)
     if cfg.name == "adamw":
-        return paddle.optimizer.AdamW(learning_rate=scheduler, parameters=params,
-                                      weight_decay=cfg.weight_decay, grad_clip=clip,
+        return paddle.optimizer.AdamW(learning_rate=scheduler, parameters=params, beta1=cfg.betas[0],
+                                      beta2=cfg.betas[1], epsilon=cfg.eps, weight_decay=cfg.weight_decay, grad_clip=clip,
                                       apply_decay_param_fun=lambda name: name in decayed)
     groups = params
     if cfg.weight_decay and cfg.layer_decay >= 1.0:

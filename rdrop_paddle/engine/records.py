@@ -21,10 +21,10 @@ def record_eval(metrics: dict, step: int, progress, log, writer) -> bool:
     new_best = score > progress.best_top1
     if new_best:
         progress.best_top1, progress.best_step, progress.best_ema = score, step, ema_better
-    ema = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("ema_top1", "ema_top5") if k in metrics)
+    ema = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("f1", "mcc", "ema_top1", "ema_top5") if k in metrics)
     log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
              f"val_loss: {metrics['loss']:.5f}, {ema}best_top1: {progress.best_top1:.2f}")
-    writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss", "ema_top1", "ema_top5", "ema_loss")
+    writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss", "f1", "mcc", "ema_top1", "ema_top5", "ema_loss")
                 if k in metrics}, step)
     return new_best
 
@@ -42,6 +42,9 @@ def recipe_notes(cfg: Config, train_set) -> str:
         notes.append(f"mixup {d.mixup}, cutmix {d.cutmix}, mix_prob {d.mix_prob}")
     if cfg.Loss.label_smoothing:
         notes.append(f"label_smoothing {cfg.Loss.label_smoothing}")
+    lines = getattr(train_set, "skipped_lines", [])
+    if lines:
+        notes.append(f"{len(lines)} bad training line(s) skipped (Data.skip_bad_lines), e.g. {lines[0]}")
     skipped = getattr(train_set, "skipped_files", [])
     if skipped:
         notes.append(f"{len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io import open_regular
+from rdrop_paddle.io import open_regular, refuse_links
 
 
 class RunLock:
@@ -28,3 +28,16 @@ class RunLock:
 
     def release(self) -> None:
         os.close(self.fd)
+
+
+def lock_output(output_dir: str, main: bool):
+    """Create ``output_dir``; on the main rank refuse links at its run folders and return its
+    :class:`RunLock` (None on the other ranks)."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(f"cannot create Global.output_dir {output_dir}: {e.strerror or e}") from None
+    if not main:
+        return None
+    refuse_links(output_dir, ("checkpoints", "vdl"))
+    return RunLock(output_dir)

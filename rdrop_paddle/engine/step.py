@@ -43,7 +43,8 @@ class TrainStep:
         self.amp_dtype = {"fp16": "float16", "bf16": "bfloat16"}.get(amp)
         self.amp_level = amp_level
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if amp == "fp16" else None
-        self.input_shape = None  # [micro, C, H, W]: the stand-in batch of a rank whose data failed
+        self.standin_shape = None  # [micro, C, H, W]: the zero images a rank whose data failed steps on
+        self.standin = None  # or standin(micro) -> (inputs, labels) NumPy (a text data set's)
         self.failure = None  # the DataLoadingError of this rank (data parallel only)
         self.reader_seconds = 0.0  # time spent waiting for batches (the caller resets it)
         self.ema = ema  # a ModelEma of raw_model, updated after each optimizer step, or None
@@ -89,8 +90,11 @@ class TrainStep:
             finally:
                 self.reader_seconds += time.perf_counter() - start
         if previous is None:
-            previous = (paddle.zeros(self.input_shape, dtype="float32"),
-                        paddle.zeros([self.input_shape[0]], dtype="int64"))
+            if self.standin is not None:
+                inputs, labels = self.standin(self.standin_shape[0])
+                return {k: paddle.to_tensor(v) for k, v in inputs.items()}, paddle.to_tensor(labels)
+            previous = (paddle.zeros(self.standin_shape, dtype="float32"),
+                        paddle.zeros([self.standin_shape[0]], dtype="int64"))
         return previous
 
     def grad_norm(self) -> float:

@@ -226,3 +226,16 @@ def check_fits(shapes: Mapping[str, tuple], target: Mapping[str, tuple], what: s
     if problems:
         more = f" (+{len(problems) - 12} more)" if len(problems) > 12 else ""
         raise UserInputError(f"{what} does not fit the model: " + "; ".join(problems[:12]) + more)
+
+
+def read_json(path: str, limit: int = 1 << 20) -> object:
+    """A small JSON file, bounded in bytes; an unreadable one is one message naming it."""
+    if not os.path.isfile(path):
+        raise UserInputError(f"{path}: no such file")
+    if os.path.getsize(path) > limit:
+        raise UserInputError(f"{path}: larger than {limit >> 10} KiB; not a config file")
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read(limit + 1).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise UserInputError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})"[:300]) from None

@@ -1,0 +1,108 @@
+"""Hugging Face BERT / ERNIE folders -> a Paddle text folder (``tools/convert_weights.py --format hf``).
+
+``HF_DIR`` holds ``config.json`` (``model_type`` bert or ernie), ``model.safetensors`` or
+``pytorch_model.bin`` (read by the package's own parsers: no code runs) and ``vocab.txt``;
+``OUT_DIR`` gets ``model.pdparams``, ``config.json``, ``vocab.txt`` and
+``tokenizer_config.json`` (``do_lower_case``), which :func:`rdrop_paddle.models.from_pretrained`
+and :meth:`rdrop_paddle.data.text.Tokenizer.from_pretrained` read.  Everything is checked
+before anything is written, and the folder appears whole or not at all.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from rdrop_paddle.convert.readers import load_checkpoint
+from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import as_weights, check_fits, read_json
+from rdrop_paddle.io.vocab import do_lower_case, read_vocab
+from rdrop_paddle.models.bert_config import TextConfig, parse_config
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pdparams")
+_DROPPED = ("cls.", "lm_head.", "qa_outputs.")  # pre-training and other task heads
+
+
+def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
+                            target: dict[str, tuple]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """A transformers BERT/ERNIE state dict -> :class:`~rdrop_paddle.models.bert.TextClassifier`
+    keys: the encoder under ``{model_type}.``, LayerNorm ``gamma``/``beta`` renamed, Linear
+    weights transposed to Paddle's ``[in, out]``; pre-training heads and ``position_ids``
+    dropped.  ``target`` gives the model's shapes; a classifier of another size is left out
+    (initialised fresh, with a notice); any other missing or mis-shaped key is an error."""
+    base, state, notices = cfg.model_type, {}, []
+    encoder_parts = ("embeddings.", "encoder.", "pooler.")
+    for key, value in source.items():
+        if key.startswith(_DROPPED) or key.endswith("position_ids"):
+            continue
+        name = f"{base}.{key}" if key.startswith(encoder_parts) else key
+        name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+        if value.ndim == 2 and name.endswith(".weight") and "_embeddings." not in name:
+            value = np.ascontiguousarray(value.T)
+        state[name] = value
+    head = [k for k in ("classifier.weight", "classifier.bias") if k in state]
+    if any(tuple(state[k].shape) != target[k] for k in head):
+        notices.append(f"the checkpoint's classifier has {state['classifier.bias'].shape[0]} classes, the model "
+                       f"{target['classifier.bias'][0]}: the head starts fresh")
+        for k in head:
+            del state[k]
+    needed = {k: v for k, v in target.items() if k in state or not k.startswith("classifier.")}
+    check_fits({k: tuple(v.shape) for k, v in state.items()}, needed, "the weights")
+    return state, notices
+
+
+def _weights_file(src: str) -> str:
+    for name in WEIGHT_FILES:
+        if os.path.isfile(os.path.join(src, name)):
+            return os.path.join(src, name)
+    raise UserInputError(f"{src}: no weights file ({', '.join(WEIGHT_FILES)})")
+
+
+def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[str], bool, list[str]]:
+    """Config, float32 weights, vocab, ``do_lower_case`` and notices of a Hugging Face (or
+    converted) folder, all checked against each other."""
+    config_path = os.path.join(src, "config.json")
+    cfg = parse_config(read_json(config_path), config_path)
+    weights_path = _weights_file(src)
+    state = load_checkpoint(weights_path)
+    state, cast = as_weights(state, {k: np.float32 for k, v in state.items() if v.dtype.kind == "f"}, weights_path)
+    vocab = read_vocab(os.path.join(src, "vocab.txt"))
+    if len(vocab) > cfg.vocab_size:
+        raise UserInputError(f"{os.path.join(src, 'vocab.txt')}: {len(vocab)} tokens but config.json's vocab_size "
+                             f"is {cfg.vocab_size} (the embedding has no row for the ids above it)")
+    return cfg, state, vocab, do_lower_case(src), [cast] if cast else []
+
+
+def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
+    """Convert HF folder ``src`` into Paddle folder ``out`` (must not exist or be empty);
+    ``num_classes`` 0 keeps the checkpoint's head (or none).  Returns notices."""
+    import paddle
+
+    from rdrop_paddle.io import save_paddle, write_json
+    from rdrop_paddle.models.bert import TextClassifier
+
+    if os.path.islink(out) or (os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out))):
+        raise UserInputError(f"--out {out} exists and is not an empty folder; nothing was written")
+    cfg, source, vocab, lower, notices = read_text_folder(src)
+    head = source.get("classifier.bias")
+    classes = num_classes or (int(head.shape[0]) if head is not None and head.ndim == 1 else 2)
+    with paddle.LazyGuard():
+        target = {k: tuple(v.shape) for k, v in TextClassifier(cfg, classes).state_dict().items()}
+    state, more = convert_text_state_dict(source, cfg, target)
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+    try:
+        save_paddle({k: paddle.to_tensor(v) for k, v in state.items()}, os.path.join(stage, "model.pdparams"))
+        write_json(cfg.to_dict(), os.path.join(stage, "config.json"))
+        write_json({"do_lower_case": lower}, os.path.join(stage, "tokenizer_config.json"))
+        with open(os.path.join(stage, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(vocab) + "\n")
+        if os.path.isdir(out):
+            os.rmdir(out)  # empty (checked above)
+        os.rename(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return notices + more

@@ -1,0 +1,239 @@
+"""Labelled text from files: PaddleNLP's text-classification folder, GLUE TSV, CLUE JSON lines.
+
+- ``text_folder`` (PaddleNLP ``applications/text_classification``): ``train.txt`` and
+  ``dev.txt`` of ``text<TAB>label`` lines (``text_a<TAB>text_b<TAB>label`` for pairs), the
+  label a name listed in ``label.txt`` (one a line, the class order).
+- ``glue``: ``train.tsv`` / ``dev.tsv`` of a GLUE task (``Data.task``), read as GLUE ships
+  them (tab-separated, no quoting, a header line except for CoLA).
+- ``clue``: ``train.json`` / ``dev.json`` JSON lines of a CLUE task; ``labels.json`` gives the
+  class names (TNEWS, IFLYTEK), else the labels are ``0`` and ``1`` (AFQMC).
+
+A bad line (no tab, unknown label, undecodable bytes, empty text) is one error naming file
+and line, or is skipped and counted with ``Data.skip_bad_lines``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+from rdrop_paddle.errors import UserInputError
+
+MAX_FILE_BYTES = 4 << 30
+MAX_LINE_CHARS = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class GlueTask:
+    """Columns (header names, or indices for a file without one) and labels of a GLUE task."""
+    text_a: object
+    text_b: object
+    label: object
+    labels: tuple
+    dev: str = "dev.tsv"
+    header: bool = True
+
+
+_BINARY, _ENTAIL = ("0", "1"), ("entailment", "not_entailment")
+GLUE = {"sst-2": GlueTask("sentence", None, "label", _BINARY),
+        "cola": GlueTask(3, None, 1, _BINARY, header=False),
+        "mrpc": GlueTask("#1 String", "#2 String", "Quality", _BINARY),
+        "qqp": GlueTask("question1", "question2", "is_duplicate", _BINARY),
+        "qnli": GlueTask("question", "sentence", "label", _ENTAIL),
+        "rte": GlueTask("sentence1", "sentence2", "label", _ENTAIL),
+        "mnli": GlueTask("sentence1", "sentence2", "gold_label", ("entailment", "neutral", "contradiction"),
+                         dev="dev_matched.tsv")}
+CLUE = {"tnews": ("sentence", None), "iflytek": ("sentence", None), "afqmc": ("sentence1", "sentence2")}
+SOURCES = ("text_folder", "glue", "clue")
+
+
+@dataclasses.dataclass
+class TextSplit:
+    texts: list[str]
+    pairs: Optional[list[str]]
+    labels: np.ndarray
+    skipped: list[str]  # "file:line: reason" of each line skipped
+
+
+class _BadLine(Exception):
+    pass
+
+
+def _lines(path: str):
+    """``(number, text)`` of each line of ``path``, decoded as UTF-8 (a BOM dropped)."""
+    if not os.path.isfile(path):
+        raise UserInputError(f"{path}: no such file")
+    if os.path.getsize(path) > MAX_FILE_BYTES:
+        raise UserInputError(f"{path}: larger than {MAX_FILE_BYTES >> 30} GiB")
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            raw = raw.rstrip(b"\r\n")
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            yield number, raw
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _BadLine(f"undecodable bytes at column {e.start + 1} (not UTF-8)") from None
+    if len(text) > MAX_LINE_CHARS:
+        raise _BadLine(f"longer than {MAX_LINE_CHARS:,} characters")
+    return text
+
+
+def _read(path: str, parse, skip_bad: bool) -> TextSplit:
+    """Apply ``parse(number, raw) -> (text, pair, label index) | None`` to each line of ``path``."""
+    texts, pairs, labels, skipped = [], [], [], []
+    for number, raw in _lines(path):
+        try:
+            row = parse(number, raw)
+            if row is None:
+                continue
+            text, pair, label = row
+            if not text.strip() or (pair is not None and not pair.strip()):
+                raise _BadLine("empty text")
+        except _BadLine as e:
+            if not skip_bad:
+                raise UserInputError(f"{path}:{number}: {e} (Data.skip_bad_lines: true skips such lines)") from None
+            skipped.append(f"{path}:{number}: {e}")
+            continue
+        texts.append(text)
+        pairs.append(pair)
+        labels.append(label)
+    has_pairs = any(p is not None for p in pairs)
+    if has_pairs and any(p is None for p in pairs):
+        raise UserInputError(f"{path}: some lines are sentence pairs, others single sentences")
+    return TextSplit(texts, pairs if has_pairs else None, np.asarray(labels, np.int64), skipped)
+
+
+def _index(classes: dict, label: str) -> int:
+    if label not in classes:
+        raise _BadLine(f"label {label[:40]!r} is not one of the classes ({', '.join(list(classes)[:8])}"
+                       f"{', ...' if len(classes) > 8 else ''})")
+    return classes[label]
+
+
+def _class_list(path: str) -> list[str]:
+    names = []
+    for number, raw in _lines(path):
+        try:
+            name = _decode(raw).strip()
+        except _BadLine as e:
+            raise UserInputError(f"{path}:{number}: {e}") from None
+        if name in names:
+            raise UserInputError(f"{path}:{number}: label {name!r} is listed twice")
+        if name:
+            names.append(name)
+    if not names:
+        raise UserInputError(f"{path}: lists no labels")
+    return names
+
+
+def text_folder(root: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[str]]:
+    """PaddleNLP's folder: ``label.txt``, ``train.txt``, ``dev.txt``."""
+    names = _class_list(os.path.join(root, "label.txt"))
+    classes = {n: i for i, n in enumerate(names)}
+
+    def parse(_, raw):
+        cells = _decode(raw).split("\t")
+        if len(cells) not in (2, 3):
+            raise _BadLine(f"{len(cells) - 1} tabs; expected text<TAB>label or text_a<TAB>text_b<TAB>label")
+        return cells[0], cells[1] if len(cells) == 3 else None, _index(classes, cells[-1].strip())
+
+    return (*(_read(os.path.join(root, f), parse, skip_bad) for f in ("train.txt", "dev.txt")), names)
+
+
+def glue(root: str, task: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[str]]:
+    """A GLUE task's ``train.tsv`` and dev file."""
+    if task not in GLUE:
+        raise UserInputError(f"Data.task {task!r} is not a GLUE classification task ({', '.join(GLUE)})")
+    spec = GLUE[task]
+    classes = {n: i for i, n in enumerate(spec.labels)}
+
+    def read(name: str) -> TextSplit:
+        path, columns = os.path.join(root, name), {}
+
+        def column(cells, key):
+            i = columns[key] if spec.header else key
+            if i >= len(cells):
+                raise _BadLine(f"{len(cells)} columns; the {task} layout needs column {i + 1} ({key})")
+            return cells[i]
+
+        def parse(number, raw):
+            cells = _decode(raw).split("\t")
+            if spec.header and not columns:
+                wanted = [k for k in (spec.text_a, spec.text_b, spec.label) if k is not None]
+                missing = [k for k in wanted if k not in cells]
+                if missing:
+                    raise UserInputError(f"{path}:{number}: the header has no column {missing[0]!r}; is this "
+                                         f"the {task} task's file?")
+                columns.update({k: cells.index(k) for k in wanted})
+                return None
+            pair = column(cells, spec.text_b) if spec.text_b is not None else None
+            return column(cells, spec.text_a), pair, _index(classes, column(cells, spec.label).strip())
+
+        return _read(path, parse, skip_bad)
+
+    return read("train.tsv"), read(spec.dev), list(spec.labels)
+
+
+def clue(root: str, task: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[str]]:
+    """A CLUE task's ``train.json`` and ``dev.json`` (JSON lines)."""
+    if task not in CLUE:
+        raise UserInputError(f"Data.task {task!r} is not a CLUE classification task ({', '.join(CLUE)})")
+    keys, (ids, names) = CLUE[task], _clue_classes(root)
+
+    def parse(_, raw):
+        obj = _json(raw)
+        values = [obj.get(k) if k else None for k in (*keys, "label")]
+        if not isinstance(values[0], str) or (keys[1] and not isinstance(values[1], str)):
+            raise _BadLine(f"no text field {' and '.join(k for k in keys if k)!r}")
+        return values[0], values[1], _index(ids, str(values[2]))
+
+    return (*(_read(os.path.join(root, f), parse, skip_bad) for f in ("train.json", "dev.json")), names)
+
+
+def _clue_classes(root: str) -> tuple[dict, list[str]]:
+    """Label ids to class indices, and class names: ``labels.json`` (``label``, ``label_desc``
+    or ``label_des`` per line), else ``0`` and ``1``."""
+    listing = os.path.join(root, "labels.json")
+    if not os.path.isfile(listing):
+        return {"0": 0, "1": 1}, ["0", "1"]
+    split = _read(listing, lambda n, raw: _json_label(raw), False)
+    if len(set(split.texts)) != len(split.texts):
+        raise UserInputError(f"{listing}: a label is listed twice")
+    return {label: i for i, label in enumerate(split.texts)}, list(split.pairs)
+
+
+def text_class_names(name: str, root: str, task: str) -> list[str]:
+    """The class names of text source ``name`` without reading its data."""
+    if name == "text_folder":
+        return _class_list(os.path.join(root, "label.txt"))
+    if name == "glue" and task.lower() in GLUE:
+        return list(GLUE[task.lower()].labels)
+    if name == "clue" and task.lower() in CLUE:
+        return _clue_classes(root)[1]
+    raise UserInputError(f"Data.task {task!r} is not a {name} task")
+
+
+def _json(raw: bytes) -> dict:
+    try:
+        obj = json.loads(_decode(raw))
+    except (ValueError, RecursionError) as e:
+        raise _BadLine(f"not a JSON object ({type(e).__name__})") from None
+    if not isinstance(obj, dict):
+        raise _BadLine("not a JSON object")
+    return obj
+
+
+def _json_label(raw: bytes):
+    obj = _json(raw)
+    desc = obj.get("label_desc", obj.get("label_des"))
+    if not isinstance(obj.get("label"), (str, int)):
+        raise _BadLine("no label field")
+    return str(obj["label"]), desc if isinstance(desc, str) else str(obj["label"]), 0
