@@ -10,7 +10,7 @@ so a run's folder exports without its data; with ``Model.pretrained`` they come 
 """
 from __future__ import annotations
 
-from rdrop_paddle.commands.model import best_weights, load_weights, model_from_config, with_classes
+from rdrop_paddle.commands.model import best_weights, is_text, load_weights, model_from_config, text_dir, with_classes
 from rdrop_paddle.config.load import load_config
 from rdrop_paddle.data import class_names
 
@@ -41,8 +41,16 @@ def run(args) -> None:
     paddle.set_device("cpu")
     path, names = best_weights(cfg, args.no_ema), run_class_names(cfg)
     cfg = with_classes(cfg, names)
-    model = model_from_config(cfg.Model)
+    model = model_from_config(cfg.Model, text_dir(cfg))
     load_weights(model, path)
+    if is_text(cfg.Model):
+        from rdrop_paddle.deploy.text import export_text
+
+        files = export_text(model, args.out, text_dir(cfg), names, cfg.Data.max_seq_len,
+                            {"model": cfg.Model.name, "weights": path}, args.opset if args.onnx else None,
+                            args.add_softmax)
+        print(f"exported {cfg.Model.name} from {path} to {args.out}: {', '.join(files)}")
+        return
     extra = {"model": cfg.Model.name, "weights": path, "crop_pct": cfg.Data.crop_pct, "resize": cfg.Data.interpolation}
     files = export(model, args.out, cfg.Model.image_size, model.in_chans, names, extra,
                    onnx_opset=args.opset if args.onnx else None, add_softmax=args.add_softmax)

@@ -1,6 +1,7 @@
 """Predict images with an exported model through Paddle Inference or ONNX Runtime.
 
     python tools/infer.py --model-dir DIR --images PATH [PATH ...] [--topk 5] [--backend onnxruntime]
+    python tools/infer.py --model-dir TEXT_DIR --text "a sentence" [--text-file FILE]
 
 Images are PNG/JPEG files or folders of them; preprocessing is the evaluation one, read
 from the model's ``infer_cfg.json``.  Prints a table and writes the predictions as JSON.
@@ -13,12 +14,52 @@ from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import make_folder, write_json
 
 
+def read_texts(args) -> list[str]:
+    """``--text`` values, then the non-empty lines of ``--text-file`` (UTF-8)."""
+    texts = list(args.text or [])
+    if args.text_file:
+        try:
+            with open(args.text_file, "rb") as f:
+                raw = f.read(256 << 20)
+            texts += [line for line in raw.decode("utf-8").splitlines() if line.strip()]
+        except OSError as e:
+            raise UserInputError(f"cannot read --text-file {args.text_file}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise UserInputError(f"--text-file {args.text_file}: not UTF-8 (byte {e.start})") from None
+    if not texts:
+        raise UserInputError("a text model needs --text \"...\" or --text-file FILE")
+    return texts
+
+
+def infer_text(args) -> None:
+    """Predict ``--text`` / ``--text-file`` with an exported text classifier."""
+    from rdrop_paddle.deploy.text import TextPredictor
+
+    texts = read_texts(args)
+    predictor = TextPredictor(args.model_dir, args.backend, args.cpu_threads or None, args.enable_mkldnn)
+    results = predictor.predict(texts, args.topk, args.batch_size)
+    make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
+    write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
+    k = min(args.topk, len(results[0]["topk"]))
+    print(f"| text | {' | '.join(f'top-{i + 1}' for i in range(k))} |\n| --- |" + " --- |" * k)
+    for r in results:
+        text = " ".join(r["text"].split())
+        cells = " | ".join(f"{t['name']} ({t['prob']:.3f})" for t in r["topk"])
+        print(f"| {text[:60] + ('...' if len(text) > 60 else '')} | {cells} |")
+    print(f"wrote {args.out}")
+
+
 def run(args) -> None:
     from rdrop_paddle.deploy.predictor import Predictor, list_images
+    from rdrop_paddle.deploy.text import is_text_folder
 
     if min(args.topk, args.batch_size, args.repeats) < 1 or args.cpu_threads < 0:
         raise UserInputError("--topk, --batch-size and --repeats must be at least 1, --cpu-threads at least 0")
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
+    if is_text_folder(args.model_dir):
+        return infer_text(args)
+    if args.text or args.text_file:
+        raise UserInputError(f"{args.model_dir} holds an image model: pass --images, not --text")
     skipped: list[str] = []
     paths = list_images(args.images, skipped)
     if args.precision != "fp32" and (args.backend != "paddle" or args.device != "cpu" or args.enable_mkldnn is False):

@@ -54,7 +54,7 @@ def export_onnx(model_file: str, params_file: str, opset: int = 17) -> str:
 
 
 def onnxruntime_session(model_dir: str, cpu_threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a float32 ``[N, C, H, W]`` batch to logits, by ONNX Runtime on CPU
+    """A function from a float32 ``[N, C, H, W]`` batch (or a dict of named inputs) to logits, by ONNX Runtime on CPU
     (``cpu_threads`` intra-op threads; default ONNX Runtime's)."""
     try:
         import onnxruntime
@@ -75,7 +75,9 @@ def onnxruntime_session(model_dir: str, cpu_threads: int | None = None) -> Calla
         raise UserInputError(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {str(e)[:300]})") from None
     name = session.get_inputs()[0].name
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(batch) -> np.ndarray:
+        if isinstance(batch, dict):  # named inputs (text)
+            return session.run(None, {k: np.ascontiguousarray(v) for k, v in batch.items()})[0]
         return session.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
     return run

@@ -39,7 +39,7 @@ def list_images(paths: list[str], skipped: list[str] | None = None) -> list[str]
 
 def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: int | None = None,
                              mkldnn: bool | None = None, precision: str = "fp32") -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a float32 ``[N, C, H, W]`` batch to logits, by Paddle Inference.
+    """A function from a float32 ``[N, C, H, W]`` batch (or a dict of named inputs) to logits, by Paddle Inference.
     On CPU: ``cpu_threads`` (default: the cores this process may use) and ``mkldnn``
     (oneDNN kernels on or off; None keeps Paddle's default)."""
     config = paddle.inference.Config(*model_files(model_dir))
@@ -61,17 +61,19 @@ def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: i
         raise UserInputError(f"{model_dir}: the exported model cannot be loaded "
                              f"({type(e).__name__}: {str(e)[:300]})") from None
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        handle = predictor.get_input_handle(predictor.get_input_names()[0])
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
+    def run(batch) -> np.ndarray:
+        feeds = batch if isinstance(batch, dict) else {predictor.get_input_names()[0]: batch.astype(np.float32)}
+        for name, value in feeds.items():  # images: one float32 batch; text: named int64 arrays
+            handle = predictor.get_input_handle(name)
+            handle.reshape(list(value.shape))
+            handle.copy_from_cpu(np.ascontiguousarray(value))
         try:
             predictor.run()
         except (ValueError, RuntimeError) as e:  # Paddle's shape checks, as one of these
             reason = next((line.strip() for line in str(e).splitlines() if "Error" in line), str(e))
-            raise UserInputError(f"{model_dir}: the exported model cannot run on {list(batch.shape[1:])} "
-                                 f"(C, H, W) inputs, the size its infer_cfg.json gives; re-export it "
-                                 f"({reason[:200]})") from None
+            shape = f"{list(batch.shape[1:])} (C, H, W) inputs" if not isinstance(batch, dict) else "these inputs"
+            raise UserInputError(f"{model_dir}: the exported model cannot run on {shape}, the size its "
+                                 f"infer_cfg.json gives; re-export it ({reason[:200]})") from None
         return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
 
     return run

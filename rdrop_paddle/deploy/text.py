@@ -1,0 +1,126 @@
+"""Text classifiers for deployment: :func:`export_text` writes the eval-mode model for inputs
+``input_ids`` and ``token_type_ids`` (``[batch, length]`` int64, any size; the attention
+mask is ``input_ids != [PAD]``, computed in the graph, as PaddleNLP's exported models do),
+``infer_cfg.json`` (class names, ``max_seq_len``) and the tokenizer files, optionally
+``inference.onnx``; :class:`TextPredictor` tokenises texts and runs it by Paddle Inference
+or ONNX Runtime."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import paddle
+
+from rdrop_paddle.data.text.tokenizer import Tokenizer
+from rdrop_paddle.deploy.folder import CONFIG, PREFIX, model_files
+from rdrop_paddle.deploy.onnx import check_onnx_export, export_onnx
+from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.io import read_json, write_json
+from rdrop_paddle.utils.capture import filtered_output
+
+TASK = "text_classification"
+INPUTS = ("input_ids", "token_type_ids")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json")
+
+
+class _Exported(paddle.nn.Layer):
+    """``model(input_ids, token_type_ids, attention_mask=input_ids != pad)`` (a softmax after, optionally)."""
+
+    def __init__(self, model: paddle.nn.Layer, pad_id: int, softmax: bool) -> None:
+        super().__init__()
+        self.model, self.pad_id, self.softmax = model, pad_id, softmax
+
+    def forward(self, input_ids, token_type_ids):
+        mask = (input_ids != self.pad_id).astype("int64")
+        logits = self.model(input_ids, token_type_ids=token_type_ids, attention_mask=mask)
+        return paddle.nn.functional.softmax(logits, axis=-1) if self.softmax else logits
+
+
+def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names: list[str], max_seq_len: int,
+                extra: dict | None = None, onnx_opset: int | None = None, add_softmax: bool = False) -> list[str]:
+    """Save text classifier ``model`` into ``out_dir`` with the tokenizer files of ``text_dir``
+    (written into a staging folder, then renamed into place); returns the files."""
+    if onnx_opset is not None:
+        check_onnx_export(onnx_opset)
+    tokenizer = Tokenizer.from_pretrained(text_dir)  # checks vocab.txt before anything is written
+    if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
+        raise UserInputError("the weights hold NaN or infinity: refusing to export them")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserInputError(f"{out_dir} is a file, not a folder for the inference model")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".export-", dir=out_dir)
+    except OSError as e:
+        raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
+    try:
+        model.eval()
+        spec = [paddle.static.InputSpec([None, None], "int64", name) for name in INPUTS]
+        with filtered_output(lambda line: "not support input out tensor" in line):
+            paddle.jit.save(paddle.jit.to_static(_Exported(model, tokenizer.pad_id, add_softmax), input_spec=spec,
+                                                 full_graph=True), os.path.join(staging, PREFIX))
+        for name in TOKENIZER_FILES:
+            if os.path.isfile(os.path.join(text_dir, name)):
+                shutil.copyfile(os.path.join(text_dir, name), os.path.join(staging, name))
+        write_json({"task": TASK, "inputs": list(INPUTS), "max_seq_len": max_seq_len, "class_names": class_names,
+                    "output": "probabilities" if add_softmax else "logits", "paddle": paddle.__version__,
+                    **(extra or {})}, os.path.join(staging, CONFIG))
+        if onnx_opset is not None:
+            export_onnx(*model_files(staging), onnx_opset)
+        names = sorted(os.listdir(staging))
+        for name in names:
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    except OSError as e:
+        raise UserInputError(f"cannot write the inference model to {out_dir}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+def is_text_folder(model_dir: str) -> bool:
+    """Whether ``model_dir`` holds an exported text classifier."""
+    path = os.path.join(model_dir, CONFIG)
+    return os.path.isfile(path) and isinstance(cfg := read_json(path), dict) and cfg.get("task") == TASK
+
+
+class TextPredictor:
+    """An exported text classifier: ``predict(texts, topk)`` -> per text its top-k class names
+    and probabilities, by Paddle Inference (``backend="paddle"``) or ONNX Runtime."""
+
+    def __init__(self, model_dir: str, backend: str = "paddle", cpu_threads: int | None = None,
+                 mkldnn: bool | None = None) -> None:
+        cfg = read_json(os.path.join(model_dir, CONFIG))
+        names, length = cfg.get("class_names"), cfg.get("max_seq_len")
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(length, int)
+                and 2 < length <= 1 << 16 and cfg.get("output") in ("logits", "probabilities")):
+            raise UserInputError(f"{os.path.join(model_dir, CONFIG)}: not a text classifier's config")
+        self.cfg, self.tokenizer = cfg, Tokenizer.from_pretrained(model_dir)
+        if backend == "onnxruntime":
+            from rdrop_paddle.deploy.onnx import onnxruntime_session
+
+            self.run = onnxruntime_session(model_dir, cpu_threads)
+        else:
+            from rdrop_paddle.deploy.predictor import paddle_inference_session
+
+            self.run = paddle_inference_session(model_dir, "cpu", cpu_threads, mkldnn)
+
+    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            batch = self.tokenizer(texts[i:i + batch_size], max_length=self.cfg["max_seq_len"])
+            out.append(self.run({k: batch[k] for k in INPUTS}))
+        return np.concatenate(out)
+
+    def predict(self, texts: list[str], topk: int = 5, batch_size: int = 32) -> list[dict]:
+        logits = self.logits(texts, batch_size)
+        if not np.isfinite(logits).all():
+            raise UserInputError("the model gives non-finite outputs: its weights are not usable; nothing was written")
+        probs = logits
+        if self.cfg["output"] == "logits":
+            z = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = z / z.sum(axis=1, keepdims=True)
+        names = self.cfg["class_names"]
+        return [{"text": text, "topk": [{"class": int(c), "name": names[c] if c < len(names) else str(c),
+                                         "prob": float(p[c])} for c in np.argsort(-row, kind="stable")[:topk]],
+                 self.cfg["output"]: row.tolist()} for text, row, p in zip(texts, logits, probs)]
