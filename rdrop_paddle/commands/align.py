@@ -17,13 +17,15 @@ from rdrop_paddle.errors import UserInputError
 
 def steps(plot: str | None) -> dict:
     try:
-        from rdrop_paddle.alignment import pipeline, steps as model_steps
+        from rdrop_paddle.alignment import pipeline, steps as model_steps, text
     except ImportError as e:
         raise UserInputError(f"alignment needs {e.name}: pip install -r tests/requirements.txt") from None
     return {"forward": model_steps.forward, "dropout_sites": model_steps.dropout_sites,
             "loss": model_steps.loss, "backward": model_steps.backward, "lr": model_steps.lr_schedule,
             "metric": model_steps.metric, "data": pipeline.data,
-            "train": functools.partial(pipeline.train, plot=plot), "inference": pipeline.inference}
+            "train": functools.partial(pipeline.train, plot=plot), "inference": pipeline.inference,
+            "text_tokenizer": text.tokenizer, "text_forward": text.forward, "text_loss": text.loss,
+            "text_train": text.train}
 
 
 def run(args) -> int:

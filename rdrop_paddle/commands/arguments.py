@@ -7,7 +7,8 @@ import argparse
 import os
 
 DEMO_IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo_images")
-ALIGN_STEPS = ("forward", "dropout_sites", "loss", "backward", "lr", "metric", "data", "train", "inference")
+ALIGN_STEPS = ("forward", "dropout_sites", "loss", "backward", "lr", "metric", "data", "train", "inference",
+               "text_tokenizer", "text_forward", "text_loss", "text_train")
 # rdrop_paddle.convert.FORMATS (a test checks they agree), plus the traced route
 CONVERT_FORMATS = ("auto", "npz", "rdrop", "hf", "timm", "paddleclas", "x2paddle")
 

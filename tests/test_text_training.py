@@ -1,0 +1,108 @@
+"""Text runs through the same tools (issue 37): the demo walk-through as shipped (generate,
+convert, train, eval, export, infer on both backends), exact resume with DataLoader workers,
+two cards under paddle.distributed.launch, bad inputs that write nothing."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+from tests.helpers import newest_weights, one_error_line, run_tool, train_ok
+from tests.text_reference import text_folder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    res = run_tool("tools/make_demo_text.py", "--out", root / "demo")  # as docs/text.md runs it
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_tool("tools/convert_weights.py", "--format", "hf", "--src", root / "demo" / "bert_tiny_hf",
+                   "--out", root / "bert_tiny")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return root
+
+
+def _args(demo, out, *extra):
+    return ["-c", "configs/text_demo.yaml", "-o", f"Model.pretrained={demo / 'bert_tiny'}",
+            "-o", f"Data.root={demo / 'demo' / 'data'}", "-o", f"Global.output_dir={out}", *extra]
+
+
+def test_walk_through_as_shipped(demo, tmp_path):
+    """configs/text_demo.yaml unchanged but for its paths; then eval, export, infer."""
+    out = tmp_path / "run"
+    train_ok(*_args(demo, out))
+    log = (out / "train.log").read_text()
+    assert "train bert on text_folder: 2000 train / 500 val texts" in log
+    best = float(log.split("done: best_top1: ")[1].split()[0])
+    assert best >= 90.0, log[-1500:]
+    assert sorted(n for n in os.listdir(out) if n.endswith((".json", ".txt"))) == [
+        "config.json", "tokenizer_config.json", "vocab.txt"]
+    ev = run_tool("tools/eval.py", "-c", "configs/text_demo.yaml", "-o", f"Data.root={demo / 'demo' / 'data'}",
+                  "-o", f"Global.output_dir={out}")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["top1"] == pytest.approx(best) and metrics["class_names"] == ["positive", "negative", "neutral"]
+    assert 0 < metrics["mcc"] <= 100 and 0 < metrics["f1"] <= 100
+    exp = run_tool("tools/export_model.py", "-c", "configs/text_demo.yaml", "-o", f"Global.output_dir={out}",
+                   "-o", f"Data.root={demo / 'demo' / 'data'}", "--out", tmp_path / "exported", "--onnx")
+    assert exp.returncode == 0, exp.stderr[-2000:]
+    texts = ["the movie is not good.", "overall the plot is brilliant!", "the cast is in english"]
+    logits = {}
+    for backend in ("paddle", "onnxruntime"):
+        res = run_tool("tools/infer.py", "--model-dir", tmp_path / "exported", "--text", *texts,
+                       "--backend", backend, "--topk", "1", "--out", tmp_path / f"{backend}.json",
+                       env={"OMP_NUM_THREADS": None})  # as a user's shell: the tool chooses it
+        assert res.returncode == 0 and res.stderr == "", res.stderr[-2000:]
+        predictions = json.loads((tmp_path / f"{backend}.json").read_text())["predictions"]
+        assert [p["topk"][0]["name"] for p in predictions] == ["negative", "positive", "neutral"]
+        logits[backend] = np.array([p["logits"] for p in predictions])
+    from rdrop_paddle.data.text import Tokenizer
+    from rdrop_paddle.models import from_pretrained
+    from rdrop_paddle.models.pretrained import load_text_weights
+
+    model = from_pretrained(str(demo / "bert_tiny"), 3, notice=lambda _: None)
+    load_text_weights(model, str(out / "best.pdparams"))
+    model.eval()
+    batch = Tokenizer.from_pretrained(str(out))(texts, max_length=32)
+    dygraph = model(**{k: paddle.to_tensor(v) for k, v in batch.items()}).numpy()
+    for backend, value in logits.items():
+        np.testing.assert_allclose(value, dygraph, atol=1e-4, err_msg=backend)
+
+
+def test_resume_is_exact_with_workers(demo, tmp_path):
+    steps = ["-o", "Optimizer.schedule=constant", "-o", "Global.eval_every=1000", "-o", "Global.save_every=1000"]
+    train_ok(*_args(demo, tmp_path / "full", *steps, "-o", "Global.max_steps=24"))
+    train_ok(*_args(demo, tmp_path / "cut", *steps, "-o", "Global.max_steps=12", "-o", "Data.num_workers=2"))
+    train_ok(*_args(demo, tmp_path / "cut", *steps, "-o", "Global.max_steps=24", "-o", "Global.resume=auto"))
+    full, cut = newest_weights(tmp_path / "full"), newest_weights(tmp_path / "cut")
+    assert full.keys() == cut.keys() and all(np.array_equal(full[k], cut[k]) for k in full)
+
+
+def test_two_cards(demo, tmp_path):
+    out = tmp_path / "run"
+    train_ok(*_args(demo, out, "-o", "Global.max_steps=6", "-o", "Global.eval_every=6"), launch=2,
+             log_dir=tmp_path / "log")
+    assert "global batch 32 = 16 x 1 accum x 2 card(s)" in (out / "train.log").read_text()
+    assert np.isfinite(np.concatenate([v.ravel() for v in newest_weights(out).values()])).all()
+
+
+@pytest.mark.parametrize("problem", ["label", "model_type"])
+def test_bad_input_writes_nothing(problem, demo, tmp_path):
+    root = text_folder(tmp_path / "data", train=["the movie is good\tpos"] * 4 + ["the cat\tcat"],
+                       labels=("neg", "pos"))
+    pretrained = demo / "bert_tiny"
+    if problem == "model_type":
+        pretrained = tmp_path / "ernie_named"
+        pretrained.mkdir()
+        for name in os.listdir(demo / "bert_tiny"):
+            (pretrained / name).write_bytes((demo / "bert_tiny" / name).read_bytes())
+        root = str(demo / "demo" / "data")
+    res = run_tool("tools/train.py", "-c", "configs/text_demo.yaml", "-o", f"Model.pretrained={pretrained}",
+                   "-o", f"Data.root={root}", "-o", f"Global.output_dir={tmp_path / 'out'}",
+                   *(["-o", "Model.name=ernie"] if problem == "model_type" else []))
+    line = one_error_line(res)
+    assert ("train.txt:5: label 'cat'" in line) if problem == "label" else ("is a bert model" in line)
+    assert not os.path.exists(tmp_path / "out")
