@@ -95,16 +95,32 @@ def tiny_bert_weights(config: dict, rng: np.random.Generator) -> dict[str, np.nd
     return state
 
 
+def write_tiny_bert(folder: str, rng: np.random.Generator | None = None) -> dict:
+    """Write a Hugging Face folder of a randomly initialised tiny BERT (:data:`TINY_BERT`) with the
+    demo's vocabulary into ``folder`` (created); returns its config."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    os.makedirs(folder, exist_ok=True)
+    vocab = vocabulary()
+    config = {**TINY_BERT, "vocab_size": len(vocab)}
+    write_safetensors(tiny_bert_weights(config, rng), os.path.join(folder, "model.safetensors"))
+    with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+    with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(vocab) + "\n")
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"do_lower_case": True, "tokenizer_class": "BertTokenizer"}, f)
+    return config
+
+
 def run(args) -> None:
     if os.path.islink(args.out) or (os.path.exists(args.out) and (not os.path.isdir(args.out) or os.listdir(args.out))):
         raise UserInputError(f"--out {args.out} exists and is not an empty folder; choose a new one")
-    make_folder(args.out, "--out")
     if not 30 <= args.train <= 1_000_000:
         raise UserInputError(f"--train must be in [30, 1000000], got {args.train}")
+    make_folder(args.out, "--out")
     rng = np.random.default_rng(0)
     data, model = os.path.join(args.out, "data"), os.path.join(args.out, "bert_tiny_hf")
     os.makedirs(data, exist_ok=True)
-    os.makedirs(model, exist_ok=True)
     for name, n in (("train.txt", args.train), ("dev.txt", max(30, args.train // 4)), ("test.txt", 30)):
         rows = [review(rng) for _ in range(n)]
         if name == "train.txt":
@@ -115,14 +131,6 @@ def run(args) -> None:
             f.writelines(f"{text}\t{label}\n" if name != "test.txt" else f"{text}\n" for text, label in rows)
     with open(os.path.join(data, "label.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(LABELS) + "\n")
-    vocab = vocabulary()
-    config = {**TINY_BERT, "vocab_size": len(vocab)}
-    write_safetensors(tiny_bert_weights(config, rng), os.path.join(model, "model.safetensors"))
-    with open(os.path.join(model, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2)
-    with open(os.path.join(model, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(vocab) + "\n")
-    with open(os.path.join(model, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump({"do_lower_case": True, "tokenizer_class": "BertTokenizer"}, f)
+    config = write_tiny_bert(model, rng)
     print(f"wrote {data} ({args.train} training reviews, classes {', '.join(LABELS)}) and {model} "
           f"(a {config['num_hidden_layers']}-layer BERT of width {config['hidden_size']}, random weights)")
