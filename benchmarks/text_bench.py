@@ -69,6 +69,8 @@ def _torch_step(size: str, batch: int, seq: int):
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
+    from rdrop_paddle.alignment.reference import official_bert_kl_loss
+
     torch.manual_seed(0)
     cfg = {k: v for k, v in _config(size).items() if k != "model_type"}
     net = BertForSequenceClassification(BertConfig(**cfg, num_labels=2, attn_implementation="eager"))
@@ -78,15 +80,10 @@ def _torch_step(size: str, batch: int, seq: int):
     groups = [{"params": [p for n, p in params if not (n.endswith("bias") or "LayerNorm" in n)], "weight_decay": 0.01},
               {"params": [p for n, p in params if n.endswith("bias") or "LayerNorm" in n], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=1e-5, betas=(0.9, 0.98), eps=1e-6)
-    ce = torch.nn.CrossEntropyLoss()
     net.train()
 
     def step():
-        p_logits, q_logits = net(**inputs).logits, net(**inputs).logits
-        p, q = torch.log_softmax(p_logits, -1), torch.log_softmax(q_logits, -1)
-        kl = torch.nn.functional.kl_div(p, q.exp(), reduction="none").sum()
-        reverse = torch.nn.functional.kl_div(q, p.exp(), reduction="none").sum()
-        loss = ce(p_logits, y) + ce(q_logits, y) + 0.5 * (kl + reverse) / 2.
+        loss = official_bert_kl_loss(net(**inputs).logits, net(**inputs).logits, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()

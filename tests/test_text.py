@@ -3,7 +3,6 @@ weight conversion, the WordPiece tokenizer against BertTokenizerFast, the data s
 their published layouts, F1/MCC against scikit-learn, the official bert_rdrop objective."""
 import json
 import os
-import shutil
 
 import numpy as np
 import paddle

@@ -123,6 +123,15 @@ def official_vit_src_loss(p, q, y, alpha):
     return F.cross_entropy(p, y) + F.cross_entropy(q, y) + alpha * (kl_pq + kl_qp)
 
 
+def official_bert_kl_loss(p_logits, q_logits, y):
+    """``bert_kl`` of ``huggingface_transformer_src/src/transformers/models/bert/modeling_bert.py``:
+    CE1 + CE2 + 0.5 * (KLsum(q||p) + KLsum(p||q)) / 2 (classification branch)."""
+    p, q = F.log_softmax(p_logits, dim=-1), F.log_softmax(q_logits, dim=-1)
+    kl = F.kl_div(p, q.exp(), reduction="none").sum()
+    reverse_kl = F.kl_div(q, p.exp(), reduction="none").sum()
+    return F.cross_entropy(p_logits, y) + F.cross_entropy(q_logits, y) + 0.5 * (kl + reverse_kl) / 2.
+
+
 def paddlenlp_rdrop_loss_torch(p, q, reduction):
     """paddlenlp.losses.RDropLoss transcribed to torch.  Paddle's ``kl_div`` 'mean' is the
     mean over all elements, which is torch's 'mean' (torch warns about that name)."""

@@ -17,6 +17,7 @@ import numpy as np
 import paddle
 import torch
 
+from rdrop_paddle.alignment.reference import official_bert_kl_loss
 from rdrop_paddle.alignment.report import StepResult, record
 from rdrop_paddle.config.schema import OptimizerConfig
 from rdrop_paddle.convert.text import convert_text_folder
@@ -112,15 +113,9 @@ class _Masks:
 
 
 def _official_loss(hf, batch: dict, labels: torch.Tensor) -> torch.Tensor:
-    """``bert_kl`` of dropreg/R-Drop huggingface_transformer_src/src/transformers/models/bert/modeling_bert.py."""
+    """The official ``bert_kl`` on transformers' two passes (:func:`official_bert_kl_loss`)."""
     inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
-    p_logits, q_logits = hf(**inputs).logits, hf(**inputs).logits
-    ce = torch.nn.CrossEntropyLoss()
-    loss = ce(p_logits, labels) + ce(q_logits, labels)
-    p, q = torch.log_softmax(p_logits, -1), torch.log_softmax(q_logits, -1)
-    kl = torch.nn.functional.kl_div(p, q.exp(), reduction="none").sum()
-    reverse = torch.nn.functional.kl_div(q, p.exp(), reduction="none").sum()
-    return loss + 0.5 * (kl + reverse) / 2.
+    return official_bert_kl_loss(hf(**inputs).logits, hf(**inputs).logits, labels)
 
 
 def _grads(net, hf) -> tuple[dict, dict]:

@@ -29,6 +29,18 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
     and PaddleClas's ``inference.yml`` into ``out_dir``, and with ``onnx_opset`` also
     ``inference.onnx``; returns the files.  They are written into a staging
     folder inside ``out_dir`` and renamed into place."""
+    def write(staging: str) -> None:
+        net = paddle.nn.Sequential(model, paddle.nn.Softmax(axis=-1)) if add_softmax else model
+        _write_model(net, staging, image_size, in_chans, class_names,
+                     {**(extra or {}), "output": "probabilities" if add_softmax else "logits"}, onnx_opset)
+        write_paddleclas_files(staging, load_infer_config(staging), os.path.abspath(out_dir))
+
+    return write_staged(model, out_dir, onnx_opset, write)
+
+
+def write_staged(model: paddle.nn.Layer, out_dir: str, onnx_opset: int | None, write) -> list[str]:
+    """Check ``model`` and ``out_dir``, let ``write(staging)`` fill a staging folder inside
+    ``out_dir``, rename its files into place; returns them.  A failure leaves ``out_dir`` as it was."""
     if onnx_opset is not None:
         check_onnx_export(onnx_opset)  # before anything is written
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -41,11 +53,7 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
     except OSError as e:
         raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
     try:
-        if add_softmax:
-            model = paddle.nn.Sequential(model, paddle.nn.Softmax(axis=-1))
-        extra = {**(extra or {}), "output": "probabilities" if add_softmax else "logits"}
-        _write_model(model, staging, image_size, in_chans, class_names, extra, onnx_opset)
-        write_paddleclas_files(staging, load_infer_config(staging), os.path.abspath(out_dir))
+        write(staging)
         names = sorted(os.listdir(staging))
         for name in names:  # a rename replaces a planted link instead of writing through it
             os.replace(os.path.join(staging, name), os.path.join(out_dir, name))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import paddle
 
 from rdrop_paddle.data.text.tokenizer import Tokenizer
 from rdrop_paddle.deploy.folder import CONFIG, PREFIX, model_files
-from rdrop_paddle.deploy.onnx import check_onnx_export, export_onnx
+from rdrop_paddle.deploy.export import write_staged
+from rdrop_paddle.deploy.onnx import export_onnx
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import read_json, write_json
 from rdrop_paddle.utils.capture import filtered_output
@@ -42,19 +42,9 @@ def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names
                 extra: dict | None = None, onnx_opset: int | None = None, add_softmax: bool = False) -> list[str]:
     """Save text classifier ``model`` into ``out_dir`` with the tokenizer files of ``text_dir``
     (written into a staging folder, then renamed into place); returns the files."""
-    if onnx_opset is not None:
-        check_onnx_export(onnx_opset)
     tokenizer = Tokenizer.from_pretrained(text_dir)  # checks vocab.txt before anything is written
-    if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
-        raise UserInputError("the weights hold NaN or infinity: refusing to export them")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UserInputError(f"{out_dir} is a file, not a folder for the inference model")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".export-", dir=out_dir)
-    except OSError as e:
-        raise UserInputError(f"cannot create {out_dir}: {e.strerror or e}") from None
-    try:
+
+    def write(staging: str) -> None:
         model.eval()
         spec = [paddle.static.InputSpec([None, None], "int64", name) for name in INPUTS]
         with filtered_output(lambda line: "not support input out tensor" in line):
@@ -68,14 +58,8 @@ def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names
                     **(extra or {})}, os.path.join(staging, CONFIG))
         if onnx_opset is not None:
             export_onnx(*model_files(staging), onnx_opset)
-        names = sorted(os.listdir(staging))
-        for name in names:
-            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
-    except OSError as e:
-        raise UserInputError(f"cannot write the inference model to {out_dir}: {e.strerror or e}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return names
+
+    return write_staged(model, out_dir, onnx_opset, write)
 
 
 def is_text_folder(model_dir: str) -> bool:

@@ -228,14 +228,23 @@ def check_fits(shapes: Mapping[str, tuple], target: Mapping[str, tuple], what: s
         raise UserInputError(f"{what} does not fit the model: " + "; ".join(problems[:12]) + more)
 
 
-def read_json(path: str, limit: int = 1 << 20) -> object:
-    """A small JSON file, bounded in bytes; an unreadable one is one message naming it."""
+def read_small(path: str, limit: int, kind: str) -> bytes:
+    """The bytes of regular file ``path``, refused (naming it and ``kind``) if missing or over ``limit``."""
     if not os.path.isfile(path):
-        raise UserInputError(f"{path}: no such file")
+        raise UserInputError(f"{path}: no such file (a {kind} is needed)")
     if os.path.getsize(path) > limit:
-        raise UserInputError(f"{path}: larger than {limit >> 10} KiB; not a config file")
+        raise UserInputError(f"{path}: larger than {limit >> 10:,} KiB; not a {kind}")
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read(limit + 1).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+            return f.read(limit + 1)
+    except OSError as e:
+        raise UserInputError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def read_json(path: str, limit: int = 1 << 20) -> object:
+    """A small JSON file, bounded in bytes; an unreadable one is one message naming it."""
+    raw = read_small(path, limit, "JSON config file")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise UserInputError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})"[:300]) from None

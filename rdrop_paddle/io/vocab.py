@@ -5,20 +5,17 @@ from __future__ import annotations
 import os
 
 from rdrop_paddle.errors import UserInputError
-from rdrop_paddle.io.files import read_json
+from rdrop_paddle.io.files import read_json, read_small
 
 MAX_VOCAB_BYTES = 64 << 20
 
 
 def read_vocab(path: str) -> list[str]:
-    """The tokens of a WordPiece ``vocab.txt`` (one a line, UTF-8; line ends read as Python's text mode reads them, as transformers does), bounded in bytes."""
-    if not os.path.isfile(path):
-        raise UserInputError(f"{path}: no such file (a WordPiece vocab.txt is needed)")
-    if os.path.getsize(path) > MAX_VOCAB_BYTES:
-        raise UserInputError(f"{path}: larger than {MAX_VOCAB_BYTES >> 20} MiB; not a vocab.txt")
+    """The tokens of a WordPiece ``vocab.txt`` (one a line, UTF-8, bounded in bytes); line ends
+    are read as Python's text mode reads them, as transformers does."""
+    raw = read_small(path, MAX_VOCAB_BYTES, "WordPiece vocab.txt")
     try:
-        with open(path, "rb") as f:
-            tokens = f.read().decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        tokens = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     except UnicodeDecodeError as e:
         raise UserInputError(f"{path}: not UTF-8 (byte {e.start}); not a vocab.txt") from None
     if tokens and tokens[-1] == "":

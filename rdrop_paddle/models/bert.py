@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -21,6 +22,7 @@ import paddle.nn.functional as F
 from rdrop_paddle.models.bert_config import TextConfig
 from rdrop_paddle.models.layers import Dropout, LayerNorm, Linear
 
+_MIN = float(np.finfo(np.float32).min)  # transformers' additive mask value
 _ACT = {"gelu": F.gelu, "relu": F.relu, "tanh": paddle.tanh,
         "gelu_new": lambda x: F.gelu(x, approximate=True), "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate=True)}
 
@@ -153,7 +155,7 @@ class TextEncoder(nn.Layer):
         if attention_mask is None:
             attention_mask = paddle.ones_like(input_ids)
         # 0 where a token may be attended to, the float minimum where it is padding (transformers)
-        mask_bias = (1.0 - attention_mask.astype("float32")).unsqueeze([1, 2]) * float(paddle.finfo(paddle.float32).min)
+        mask_bias = (1.0 - attention_mask.astype("float32")).unsqueeze([1, 2]) * _MIN
         hidden = self.encoder(self.embeddings(input_ids, token_type_ids, task_type_ids), mask_bias)
         return hidden, self.pooler(hidden)
 
