@@ -99,7 +99,7 @@ def test_two_cards(demo, tmp_path):
     assert np.isfinite(np.concatenate([v.ravel() for v in newest_weights(out).values()])).all()
 
 
-@pytest.mark.parametrize("problem", ["label", "model_type"])
+@pytest.mark.parametrize("problem", ["label", "model_type", "max_seq_len"])
 def test_bad_input_writes_nothing(problem, demo, tmp_path):
     root = text_folder(tmp_path / "data", train=["the movie is good\tpos"] * 4 + ["the cat\tcat"],
                        labels=("neg", "pos"))
@@ -110,9 +110,11 @@ def test_bad_input_writes_nothing(problem, demo, tmp_path):
         for name in os.listdir(demo / "bert_tiny"):
             (pretrained / name).write_bytes((demo / "bert_tiny" / name).read_bytes())
         root = str(demo / "demo" / "data")
+    extra = {"model_type": ["-o", "Model.name=ernie"], "max_seq_len": ["-o", "Data.max_seq_len=129"]}.get(problem, [])
     res = run_tool("tools/train.py", "-c", "configs/text_demo.yaml", "-o", f"Model.pretrained={pretrained}",
                    "-o", f"Data.root={root}", "-o", f"Global.output_dir={tmp_path / 'out'}",
-                   *(["-o", "Model.name=ernie"] if problem == "model_type" else []))
+                   *extra)
     line = one_error_line(res)
-    assert ("train.txt:5: label 'cat'" in line) if problem == "label" else ("is a bert model" in line)
+    assert {"label": "train.txt:5: label 'cat'", "model_type": "is a bert model",
+            "max_seq_len": "longer than the model's max_position_embeddings 128"}[problem] in line
     assert not os.path.exists(tmp_path / "out")

@@ -61,7 +61,7 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
         print(f"eval {cfg.Model.name} on {cfg.Data.name} ({metrics['count']} {'images' if model.in_chans else 'texts'}) "
               f"from {path}")
         if per_class:
-            print("| class | name | images | top1 |\n| --- | --- | --- | --- |")
+            print(f"| class | name | {'images' if model.in_chans else 'texts'} | top1 |\n| --- | --- | --- | --- |")
             for row in metrics["per_class"]:
                 print(f"| {row['class']} | {row['name']} | {row['count']} | {row['top1']:.2f} |")
         text = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("f1", "mcc") if k in metrics)  # text models

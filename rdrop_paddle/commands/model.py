@@ -123,6 +123,13 @@ def datasets_of(cfg: Config, in_chans: int) -> tuple:
     """The (train, val) data sets ``cfg`` names (text: tokenised with the model's vocab)."""
     from rdrop_paddle.data import build_datasets
 
+    if is_text(cfg.Model):
+        from rdrop_paddle.models.bert_config import read_config
+
+        positions = read_config(text_dir(cfg)).max_position_embeddings
+        if cfg.Data.max_seq_len > positions:
+            raise UserInputError(f"Data.max_seq_len {cfg.Data.max_seq_len} is longer than the model's "
+                                 f"max_position_embeddings {positions} ({os.path.join(text_dir(cfg), 'config.json')})")
     return build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans, text_dir(cfg))
 
 
