@@ -45,6 +45,12 @@ def export() -> argparse.ArgumentParser:
     flag(p, "--add-softmax", "end the exported graph with a softmax: it outputs probabilities, as PaddleClas's "
                              "Global.infer_add_softmax does (default: logits)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="int8: also write inference.int8.xml, post-training quantised by NNCF on --calib-images "
+                        "(implies --onnx; pip install openvino nncf); run it with infer.py --backend openvino "
+                        "--precision int8")
+    p.add_argument("--calib-images", default=None, metavar="DIR",
+                   help="training images (a folder, or class folders one level down) to calibrate int8 on")
     _no_ema(p)
     return p
 
@@ -61,17 +67,19 @@ def infer() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=5, help="classes listed per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="Paddle Inference device")
-    p.add_argument("--backend", choices=("paddle", "onnxruntime"), default="paddle",
+    p.add_argument("--backend", choices=("paddle", "onnxruntime", "openvino"), default="paddle",
                    help="paddle: Paddle Inference on inference.json/.pdmodel; onnxruntime: inference.onnx "
-                        "(export with --onnx; pip install onnxruntime)")
+                        "(export with --onnx; pip install onnxruntime); openvino: inference.onnx, or with "
+                        "--precision int8 inference.int8.xml (pip install openvino)")
     p.add_argument("--cpu-threads", type=int, default=0,
                    help="CPU threads of the backend (default 0: the cores this process may use for Paddle "
-                        "Inference, ONNX Runtime's own choice for onnxruntime)")
+                        "Inference, the backend's own choice for the others)")
     flag(p, "--enable-mkldnn", "oneDNN kernels in Paddle Inference on CPU (default: Paddle's own default)",
          default=None)
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="bf16: Paddle Inference's oneDNN bfloat16 kernels on CPU (AMX/AVX512-BF16 CPUs; logits "
-                        "move by ~1e-2, see README); default fp32")
+    p.add_argument("--precision", choices=("fp32", "int8", "bf16"), default="fp32",
+                   help="int8: --backend openvino on the model export_model.py --precision int8 wrote; bf16: "
+                        "Paddle Inference's oneDNN or OpenVINO bfloat16 kernels (AMX/AVX512-BF16 CPUs; logits "
+                        "move by ~1e-2); default fp32 (docs/performance.md)")
     flag(p, "--benchmark", "time preprocess, inference and postprocess per image (warm-up, then --repeats "
                            "batches of --batch-size) and print them; also written to the JSON file")
     p.add_argument("--repeats", type=int, default=10, help="timed batches of --benchmark (default 10)")

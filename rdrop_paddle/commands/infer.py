@@ -36,7 +36,8 @@ def infer_text(args) -> None:
     from rdrop_paddle.deploy.text import TextPredictor
 
     texts = read_texts(args)
-    predictor = TextPredictor(args.model_dir, args.backend, args.cpu_threads or None, args.enable_mkldnn)
+    predictor = TextPredictor(args.model_dir, args.backend, args.cpu_threads or None, args.enable_mkldnn,
+                              args.precision)
     results = predictor.predict(texts, args.topk, args.batch_size)
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
     write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
@@ -62,9 +63,9 @@ def run(args) -> None:
         raise UserInputError(f"{args.model_dir} holds an image model: pass --images, not --text")
     skipped: list[str] = []
     paths = list_images(args.images, skipped)
-    if args.precision != "fp32" and (args.backend != "paddle" or args.device != "cpu" or args.enable_mkldnn is False):
-        raise UserInputError("--precision bf16 is Paddle Inference's oneDNN on CPU: use it with --backend paddle, "
-                             "--device cpu and without --enable-mkldnn False")
+    if args.precision == "bf16" and args.backend == "paddle" and (args.device != "cpu" or args.enable_mkldnn is False):
+        raise UserInputError("--precision bf16 is Paddle Inference's oneDNN on CPU: use it with --device cpu "
+                             "and without --enable-mkldnn False")
     predictor = Predictor(args.model_dir, args.device, args.backend, args.cpu_threads or None, args.enable_mkldnn,
                           args.precision)
     results = predictor.predict(paths, args.topk, args.batch_size)

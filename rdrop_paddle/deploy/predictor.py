@@ -79,28 +79,56 @@ def paddle_inference_session(model_dir: str, device: str = "cpu", cpu_threads: i
     return run
 
 
+class Preprocess:
+    """``preprocess(paths)``: the ``[N, C, H, W]`` float32 batch of image files, preprocessed as
+    evaluation is, from the ``infer_cfg.json`` of ``model_dir``."""
+
+    def __init__(self, model_dir: str) -> None:
+        self.cfg = load_infer_config(model_dir)
+        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"],
+                                       self.cfg["crop_pct"], self.cfg["resize"])
+
+    def __call__(self, paths: list[str]) -> np.ndarray:
+        return np.stack([self.transform(read_image(p, self.cfg["in_chans"])) for p in paths])
+
+
+BACKENDS = ("paddle", "onnxruntime", "openvino")
+SUPPORTED = {("paddle", "fp32"), ("paddle", "bf16"), ("onnxruntime", "fp32"), ("openvino", "fp32"),
+             ("openvino", "bf16"), ("openvino", "int8")}
+
+
+def session(model_dir: str, backend: str = "paddle", precision: str = "fp32", device: str = "cpu",
+            cpu_threads: int | None = None, mkldnn: bool | None = None) -> Callable:
+    """The batch -> logits function of ``backend`` at ``precision`` on the exported ``model_dir``."""
+    if (backend, precision) not in SUPPORTED:
+        raise UserInputError(f"--backend {backend} --precision {precision} is not built: int8 runs on "
+                             f"--backend openvino (docs/performance.md), bf16 on paddle and openvino")
+    if backend != "paddle" and device != "cpu":
+        raise UserInputError(f"--backend {backend} runs on CPU here; use --backend paddle for --device {device}")
+    if backend == "onnxruntime":
+        from rdrop_paddle.deploy.onnx import onnxruntime_session
+
+        return onnxruntime_session(model_dir, cpu_threads)
+    if backend == "openvino":
+        from rdrop_paddle.deploy.openvino import openvino_session
+
+        return openvino_session(model_dir, precision, cpu_threads)
+    return paddle_inference_session(model_dir, device, cpu_threads, mkldnn, precision)
+
+
 class Predictor:
     """An exported model on image files: ``logits(paths)`` and ``predict(paths, topk)``, by
-    Paddle Inference (``backend="paddle"``) or ONNX Runtime (``"onnxruntime"``, on
-    ``inference.onnx``), with the preprocessing of ``infer_cfg.json``."""
+    Paddle Inference (``backend="paddle"``), ONNX Runtime (``"onnxruntime"``, on
+    ``inference.onnx``) or OpenVINO (``"openvino"``; ``precision="int8"`` runs the
+    ``inference.int8.xml`` an int8 export wrote), with the preprocessing of ``infer_cfg.json``."""
 
     def __init__(self, model_dir: str, device: str = "cpu", backend: str = "paddle",
                  cpu_threads: int | None = None, mkldnn: bool | None = None, precision: str = "fp32") -> None:
         if not os.path.isdir(model_dir):
             raise UserInputError(f"model folder not found: {model_dir}")
-        self.cfg = load_infer_config(model_dir)
-        if backend == "onnxruntime":
-            from rdrop_paddle.deploy.onnx import onnxruntime_session
-
-            self.run = onnxruntime_session(model_dir, cpu_threads)
-        else:
-            self.run = paddle_inference_session(model_dir, device, cpu_threads, mkldnn, precision)
-        self.transform = EvalTransform(self.cfg["image_size"], self.cfg["mean"], self.cfg["std"],
-                                       self.cfg["crop_pct"], self.cfg["resize"])
-
-    def preprocess(self, paths: list[str]) -> np.ndarray:
-        """The ``[N, C, H, W]`` float32 batch of ``paths``, preprocessed as evaluation is."""
-        return np.stack([self.transform(read_image(p, self.cfg["in_chans"])) for p in paths])
+        self.preprocess = Preprocess(model_dir)
+        self.cfg = self.preprocess.cfg
+        self.run = session(model_dir, backend, precision, device, cpu_threads, mkldnn)
 
     def logits(self, paths: list[str], batch_size: int = 32) -> np.ndarray:
         return np.concatenate([self.run(self.preprocess(paths[i:i + batch_size]))

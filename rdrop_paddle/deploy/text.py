@@ -70,24 +70,19 @@ def is_text_folder(model_dir: str) -> bool:
 
 class TextPredictor:
     """An exported text classifier: ``predict(texts, topk)`` -> per text its top-k class names
-    and probabilities, by Paddle Inference (``backend="paddle"``) or ONNX Runtime."""
+    and probabilities, by Paddle Inference (``backend="paddle"``), ONNX Runtime or OpenVINO."""
 
     def __init__(self, model_dir: str, backend: str = "paddle", cpu_threads: int | None = None,
-                 mkldnn: bool | None = None) -> None:
+                 mkldnn: bool | None = None, precision: str = "fp32") -> None:
         cfg = read_json(os.path.join(model_dir, CONFIG))
         names, length = cfg.get("class_names"), cfg.get("max_seq_len")
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(length, int)
                 and 2 < length <= 1 << 16 and cfg.get("output") in ("logits", "probabilities")):
             raise UserInputError(f"{os.path.join(model_dir, CONFIG)}: not a text classifier's config")
         self.cfg, self.tokenizer = cfg, Tokenizer.from_pretrained(model_dir)
-        if backend == "onnxruntime":
-            from rdrop_paddle.deploy.onnx import onnxruntime_session
+        from rdrop_paddle.deploy.predictor import session
 
-            self.run = onnxruntime_session(model_dir, cpu_threads)
-        else:
-            from rdrop_paddle.deploy.predictor import paddle_inference_session
-
-            self.run = paddle_inference_session(model_dir, "cpu", cpu_threads, mkldnn)
+        self.run = session(model_dir, backend, precision, "cpu", cpu_threads, mkldnn)
 
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         out = []
