@@ -1,234 +1,274 @@
-"""Inference backends for an exported ViT on this CPU, against PyTorch eager, in one run.
+"""CPU inference backends for an exported ViT against PyTorch eager, one process per cell.
 
-    python benchmarks/infer_backends.py [--model vit_base_patch16] [--sizes 224,384] [--batches 1,8]
-                                   [--repeats 10] [--threads N] [--json out.json]
+    python benchmarks/infer_backends.py [--models vit_base_patch16,vit_small_patch16] [--sizes 224,384]
+                                        [--batches 1,8] [--repeats 20] [--json rows.json]
 
-For each image size: a transformers ``ViTForImageClassification`` (PyTorch eager, its
-default SDPA attention) with seeded random weights is the anchor; the same weights go
-through the package's HF mapper into the package ViT, which is exported
-(``rdrop_paddle.deploy.export``, with ONNX) and run by
-
-- Paddle Inference as ``tools/infer.py --backend paddle`` configures it (IR passes on, oneDNN Paddle's default),
-- Paddle Inference with oneDNN on, and with oneDNN off,
-- ONNX Runtime as ``tools/infer.py --backend onnxruntime`` configures it (graph optimisation level ALL),
-- ONNX Runtime on the model rewritten by ``onnxruntime.transformers.optimizer`` (ViT attention,
-  LayerNorm, GELU and bias fusions),
-- reduced precision, not eligible as a default (logits move by more than 1e-4): Paddle
-  Inference with oneDNN bf16 (``tools/infer.py --precision bf16``; AMX/AVX512-BF16 CPUs), ONNX Runtime with int8 dynamic
-  quantisation of the weights (``onnxruntime.quantization.quantize_dynamic``).
-
-``--int8-top1 RUN_DIR`` also exports a quickstart run's ``best.pdparams`` and reports the
-top-1 on the digits' held-out split in fp32, int8 (ONNX Runtime) and bf16 (Paddle Inference).
-
-Every cell: warm-up batches, then the median of ``--repeats`` timed batches (ms per image),
-speed as a ratio to PyTorch eager at the same size and batch, and the largest absolute
-logit difference to PyTorch.  Needs torch, transformers, paddle2onnx and onnxruntime.
+For each model and size a transformers ``ViTForImageClassification`` with seeded random
+weights (PyTorch eager, its default SDPA attention) is the anchor; the same weights go through
+the package's HF mapper into the package ViT, which is exported (Paddle Inference + ONNX) and
+run by every backend below, each cell (backend x batch) in a fresh process: warm-up, then
+the median of ``--repeats`` batches.  Each row gives ms per batch, the speed ratio to
+PyTorch eager, the largest |logit difference| to Paddle dygraph, the achieved GFLOP/s (the
+ViT's forward FLOPs, :func:`cpu_limits.vit_gflop`) and its fraction of the machine's practical
+ceiling: a 4096^2 sgemm through NumPy's BLAS, measured in the same run, as are the CPU flags
+and the theoretical peak.  int8 rows are calibrated on random images (speed only; their
+accuracy: ``benchmarks/int8_top1.py``).  A backend whose package is missing is a row
+"not installed (pip install ...)".
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 
 import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
 import numpy as np
 
-from rdrop_paddle.errors import UserInputError
+import cpu_limits
+from rdrop_paddle.utils import bench
 
 WIDTHS = {"vit_tiny_patch16": (192, 12, 3), "vit_small_patch16": (384, 12, 6), "vit_base_patch16": (768, 12, 12)}
+CELLS = {  # key: row label
+    "torch": "PyTorch eager (transformers)",
+    "torch_compile": "PyTorch torch.compile",
+    "paddle": "Paddle Inference (--backend paddle, the default)",
+    "paddle_onednn": "Paddle Inference, oneDNN on",
+    "paddle_plain": "Paddle Inference, oneDNN off",
+    "ort": "ONNX Runtime (--backend onnxruntime)",
+    "ort_fused": "ONNX Runtime, transformers optimizer (fused attention, LayerNorm, GELU)",
+    "openvino": "OpenVINO fp32 (--backend openvino)",
+    "paddle_bf16": "Paddle Inference bf16, oneDNN (--precision bf16)",
+    "ort_int8": "ONNX Runtime int8, static QDQ",
+    "openvino_int8": "OpenVINO int8, NNCF (--backend openvino --precision int8)",
+    "paddle_int8": "Paddle Inference int8 (PaddleSlim post-training quantisation)",
+}
 
 
-def _time(run, batch: np.ndarray, warmup: int, repeats: int) -> tuple[float, np.ndarray]:
-    for _ in range(warmup):
-        out = run(batch)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = run(batch)
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(times) / len(batch), np.asarray(out)
-
-
-def _torch_anchor(model: str, size: int, classes: int, threads: int):
+def _anchor(model: str, size: int, classes: int):
     import torch
     from transformers import ViTForImageClassification
 
     from rdrop_paddle.convert.hf import vit_config
 
     torch.manual_seed(0)
-    torch.set_num_threads(threads)
     hidden, layers, heads = WIDTHS[model]
     config = vit_config(hidden, layers, heads, image=size, classes=classes)
     config._attn_implementation = "sdpa"  # what transformers uses unless told otherwise
     net = ViTForImageClassification(config).eval()
     with torch.no_grad():  # a non-zero head, so that logits differences mean something
         net.classifier.weight.normal_(0, 0.02)
-
-    def run(batch):
-        with torch.inference_mode():
-            return net(pixel_values=torch.from_numpy(batch)).logits.numpy()
-    return net, run
+    return net
 
 
-def _export(net, model: str, size: int, classes: int, out: str) -> None:
+def _batch(size: int, batch: int) -> np.ndarray:
+    return np.random.RandomState(size + batch).randn(batch, 3, size, size).astype("float32")
+
+
+def _optional(build):
+    """``build()``, or the row's text when a package it needs is missing."""
+    from rdrop_paddle.errors import UserInputError
+
+    try:
+        return build()
+    except ImportError as e:  # ModuleNotFoundError included
+        return f"not installed (pip install {(getattr(e, 'name', None) or 'onnxruntime').split('.')[0]})"
+    except UserInputError as e:  # e.g. no inference.onnx: paddle2onnx missing; OpenVINO missing
+        text = str(e)
+        return f"not installed ({text[text.index('pip install'):]})" if "pip install" in text else f"not available ({e})"
+
+
+def prepare(model: str, size: int, classes: int, batches: list[int], folder: str) -> dict:
+    """Export the anchor's weights into ``folder`` with every model file the cells read, and
+    Paddle dygraph's logits of each batch (the reference of the diff column)."""
     import paddle
 
     from rdrop_paddle.convert import convert_state_dict, target_shapes
     from rdrop_paddle.deploy.export import export
     from rdrop_paddle.models import build_model
 
-    source = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    state, _ = convert_state_dict(source, "hf", target_shapes(f"{model}_{size}", classes, size))
+    net = _anchor(model, size, classes)
+    state, _ = convert_state_dict({k: v.detach().numpy() for k, v in net.state_dict().items()}, "hf",
+                                  target_shapes(f"{model}_{size}", classes, size))
     layer = build_model(f"{model}_{size}", num_classes=classes, image_size=size)
     layer.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
-    export(layer, out, size, 3, [str(i) for i in range(classes)], onnx_opset=17 if _installed("paddle2onnx") else None)
+    layer.eval()
+    for b in batches:
+        np.save(os.path.join(folder, f"dygraph_{b}.npy"), layer(paddle.to_tensor(_batch(size, b))).numpy())
+    export(layer, folder, size, 3, [str(i) for i in range(classes)],
+           onnx_opset=17 if importlib.util.find_spec("paddle2onnx") else None)
+    calib = [_batch(size, 1000 + i)[:1] for i in range(8)]
+    status = {"ort_fused": _optional(lambda: _ort_fused(folder, model)),
+              "ort_int8": _optional(lambda: _ort_int8(folder, calib)),
+              "openvino_int8": _optional(lambda: _ov_int8(folder, calib)),
+              "paddle_int8": _optional(lambda: __import__("paddleslim") and "not built here: PaddleSlim's "
+                                       "post-training quantisation of this graph was not run")}
+    return {k: v for k, v in status.items() if isinstance(v, str)}
 
 
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def _optional(build):
-    """``build()``, or the row's text when an optional package it needs is missing: a row
-    marked "not installed" instead of a traceback (the README install has none of them)."""
-    try:
-        return build()
-    except ImportError as e:  # ModuleNotFoundError included
-        name = (getattr(e, "name", None) or "onnxruntime").split(".")[0]  # these modules' pip names are their own
-        return f"not installed (pip install {name})"
-    except UserInputError as e:  # e.g. the folder has no inference.onnx: paddle2onnx missing
-        return f"not available ({e})"
-
-
-def _ort_session(path: str, threads: int):
-    """A batch -> logits function of ONNX Runtime on the model file ``path``."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.log_severity_level = threads, 3
-    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: batch})[0]
-
-
-def _ort_fused(model_dir: str, model: str, threads: int):
+def _ort_fused(folder: str, model: str) -> None:
     from onnxruntime.transformers.optimizer import optimize_model
 
     hidden, _, heads = WIDTHS[model]
-    fused = os.path.join(model_dir, "model.fused.onnx")
-    optimize_model(os.path.join(model_dir, "inference.onnx"), model_type="vit", num_heads=heads,
-                   hidden_size=hidden, opt_level=1).save_model_to_file(fused)
-    return _ort_session(fused, threads)
+    optimize_model(os.path.join(folder, "inference.onnx"), model_type="vit", num_heads=heads,
+                   hidden_size=hidden, opt_level=1).save_model_to_file(os.path.join(folder, "fused.onnx"))
 
 
-def _ort_int8(model_dir: str, threads: int):
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _ort_int8(folder: str, calib: list) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    int8 = os.path.join(model_dir, "model.int8.onnx")
-    if not os.path.isfile(int8):
-        quantize_dynamic(os.path.join(model_dir, "inference.onnx"), int8, weight_type=QuantType.QInt8)
-    return _ort_session(int8, threads)
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter({"x": c} for c in calib)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(os.path.join(folder, "inference.onnx"), os.path.join(folder, "int8_static.onnx"), Reader(),
+                    quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
 
 
-def reduced_precision_top1(run_dir: str, threads: int) -> dict:
-    """Top-1 of a quickstart run's best weights on the digits' held-out split: fp32 and int8
-    through ONNX Runtime, fp32 and bf16 through Paddle Inference."""
-    from rdrop_paddle.commands.model import load_weights, model_from_config
-    from rdrop_paddle.config.load import load_config
-    from rdrop_paddle.data import build_datasets
-    from rdrop_paddle.deploy.export import export
-    from rdrop_paddle.deploy.predictor import paddle_inference_session
-    from rdrop_paddle.deploy.onnx import onnxruntime_session
+def _ov_int8(folder: str, calib: list) -> None:
+    from rdrop_paddle.deploy.quantize import check_int8_export, quantize_openvino
 
-    cfg = load_config(os.path.join(run_dir, "config.yaml"))
-    model = model_from_config(cfg.Model)
-    load_weights(model, os.path.join(run_dir, "best.pdparams"))
-    _, val = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, model.in_chans)
-    x = np.stack([val[i][0] for i in range(len(val))])
-    with tempfile.TemporaryDirectory() as out:
-        export(model, out, cfg.Model.image_size, model.in_chans, val.class_names,
-               onnx_opset=17 if _installed("paddle2onnx") else None)
-        runs = {"onnxruntime fp32": _optional(lambda: onnxruntime_session(out, threads)),
-                "onnxruntime int8": _optional(lambda: _ort_int8(out, threads)),
-                "paddle fp32": paddle_inference_session(out, cpu_threads=threads),
-                "paddle bf16": paddle_inference_session(out, cpu_threads=threads, precision="bf16")}
-        top1 = {name: run if isinstance(run, str) else round(100.0 * float((run(x).argmax(1) == val.labels).mean()), 2)
-                for name, run in runs.items()}
-    return top1 | {
-        "images": len(val)}
+    check_int8_export(folder)
+    quantize_openvino(folder, calib)
+
+
+def _session(key: str, folder: str, model: str, size: int, classes: int, threads: int):
+    from rdrop_paddle.deploy import predictor
+
+    if key.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+        net = _anchor(model, size, classes)
+        forward = torch.compile(net) if key == "torch_compile" else net
+
+        def run(batch):
+            with torch.inference_mode():
+                return forward(pixel_values=torch.from_numpy(batch)).logits.numpy()
+        return run
+    if key.startswith("ort_"):
+        from rdrop_paddle.deploy.onnx import onnxruntime_session
+
+        with tempfile.TemporaryDirectory() as view:  # onnxruntime_session reads inference.onnx of a folder
+            os.symlink(os.path.join(folder, "fused.onnx" if key == "ort_fused" else "int8_static.onnx"),
+                       os.path.join(view, "inference.onnx"))
+            return onnxruntime_session(view, threads)
+    backend, precision, mkldnn = {"paddle": ("paddle", "fp32", None), "paddle_onednn": ("paddle", "fp32", True),
+                                  "paddle_plain": ("paddle", "fp32", False), "paddle_bf16": ("paddle", "bf16", None),
+                                  "ort": ("onnxruntime", "fp32", None), "openvino": ("openvino", "fp32", None),
+                                  "openvino_int8": ("openvino", "int8", None)}[key]
+    return predictor.session(folder, backend, precision, "cpu", threads, mkldnn)
+
+
+def cell(key: str, folder: str, model: str, size: int, classes: int, batch: int, threads: int,
+         warmup: int, repeats: int) -> dict:
+    run = _optional(lambda: _session(key, folder, model, size, classes, threads))
+    if isinstance(run, str):
+        return {"status": run}
+    x = _batch(size, batch)
+    for _ in range(warmup):
+        run(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run(x)
+        times.append(time.perf_counter() - start)
+    diff = float(np.abs(np.asarray(out) - np.load(os.path.join(folder, f"dygraph_{batch}.npy"))).max())
+    return {"ms": 1000 * statistics.median(times), "max_abs_diff": diff}
+
+
+def worker(argv: list[str]) -> dict:
+    from rdrop_paddle.cpu.process import configure_environment, quiet_start
+
+    configure_environment()
+    with quiet_start():  # Paddle's ccache and OMP notices, as the tools drop them
+        import paddle  # noqa: F401
+    try:
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+    except ImportError:
+        pass
+    kind, rest = argv[0], json.loads(argv[1])
+    if kind == "sgemm":
+        return {"gflops": cpu_limits.sgemm_gflops(rest["framework"])}
+    if kind == "prepare":
+        return {"status": prepare(**rest)}
+    return cell(**rest)
+
+
+def _spawn(kind: str, payload: dict) -> dict:
+    return bench.run_worker(os.path.abspath(__file__), ["--worker", kind, json.dumps(payload)])
 
 
 def main() -> None:
     from rdrop_paddle.commands.arguments import count, counts, one_line_errors
-    from rdrop_paddle.cpu.process import configure_environment, quiet_start
 
     parser = one_line_errors(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    parser.add_argument("--model", default="vit_base_patch16", choices=sorted(WIDTHS))
-    parser.add_argument("--sizes", type=counts(16, 4096), default=[224, 384], help="image sizes, comma-separated")
+    parser.add_argument("--models", default="vit_base_patch16,vit_small_patch16")
+    parser.add_argument("--sizes", type=counts(16, 4096), default=[224, 384], help="image sizes (ViT-S: 224 only)")
     parser.add_argument("--batches", type=counts(1, 1024), default=[1, 8], help="batch sizes, comma-separated")
+    parser.add_argument("--backends", default=",".join(CELLS), help="cells to run, comma-separated")
     parser.add_argument("--classes", type=count(1, 100_000), default=100)
     parser.add_argument("--warmup", type=count(0, 10_000), default=3)
-    parser.add_argument("--repeats", type=count(1, 100_000), default=10)
+    parser.add_argument("--repeats", type=count(1, 100_000), default=20)
     parser.add_argument("--threads", type=count(1, 1024), default=len(os.sched_getaffinity(0)))
     parser.add_argument("--json", default="")
-    parser.add_argument("--int8-top1", default="", metavar="RUN_DIR", help="a quickstart run folder")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    configure_environment()
-    with quiet_start():  # Paddle's ccache and OMP notices, as the tools drop them
-        import paddle  # noqa: F401
-    if _installed("onnxruntime"):  # its graph notices (unused initialisers) from every session, the optimiser's too
-        import onnxruntime
-
-        onnxruntime.set_default_logger_severity(3)
-    if args.int8_top1 and not os.path.isfile(os.path.join(args.int8_top1, "best.pdparams")):
-        parser.error(f"--int8-top1 {args.int8_top1}: not a run folder (no best.pdparams); run the quickstart first")
-    if args.int8_top1:
-        print(f"top-1 on the quickstart's held-out split: {reduced_precision_top1(args.int8_top1, args.threads)}")
-
-    from rdrop_paddle.deploy.predictor import paddle_inference_session
-    from rdrop_paddle.deploy.onnx import onnxruntime_session
-
-    rows = []
-    print("| size | batch | backend | ms/img | x PyTorch eager | max abs logit diff |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for size in args.sizes:
-        net, torch_run = _torch_anchor(args.model, size, args.classes, args.threads)
-        with tempfile.TemporaryDirectory() as out:
-            _export(net, args.model, size, args.classes, out)
-            backends = {
-                "PyTorch eager (transformers)": torch_run,
-                "Paddle Inference (--backend paddle)": paddle_inference_session(out, cpu_threads=args.threads),
-                "Paddle Inference, oneDNN on": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=True),
-                "Paddle Inference, oneDNN off": paddle_inference_session(out, cpu_threads=args.threads, mkldnn=False),
-                "ONNX Runtime (--backend onnxruntime)": _optional(lambda: onnxruntime_session(out, args.threads)),
-                "ONNX Runtime, ViT fusions": _optional(lambda: _ort_fused(out, args.model, args.threads)),
-                "Paddle Inference, oneDNN bf16 (reduced precision)": paddle_inference_session(
-                    out, cpu_threads=args.threads, precision="bf16"),
-                "ONNX Runtime, int8 dynamic (reduced precision)": _optional(lambda: _ort_int8(out, args.threads)),
-            }
-            for batch_size in args.batches:
-                batch = np.random.RandomState(size + batch_size).randn(batch_size, 3, size, size).astype("float32")
-                anchor_ms, reference = None, None
-                for name, run in backends.items():
-                    if isinstance(run, str):
-                        rows.append({"size": size, "batch": batch_size, "backend": name, "status": run})
-                        print(f"| {size} | {batch_size} | {name} | {run} | | |", flush=True)
-                        continue
-                    ms, logits = _time(run, batch, args.warmup, args.repeats)
-                    if anchor_ms is None:
-                        anchor_ms, reference = ms, logits
-                    row = {"size": size, "batch": batch_size, "backend": name, "ms_per_image": ms,
-                           "speedup": anchor_ms / ms, "max_abs_diff": float(np.abs(logits - reference).max())}
-                    rows.append(row)
-                    print(f"| {size} | {batch_size} | {name} | {ms:.1f} | {row['speedup']:.2f} | "
-                          f"{row['max_abs_diff']:.1e} |", flush=True)
+    if args.worker:
+        bench.emit(worker(args.worker))
+        return
+    models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in models if m not in WIDTHS] + [k for k in args.backends.split(",") if k not in CELLS]
+    if unknown:
+        parser.error(f"unknown model or backend {unknown[0]!r}; models: {', '.join(WIDTHS)}; backends: {', '.join(CELLS)}")
+    flags, cores = cpu_limits.cpu_flags(), args.threads
+    peak, formula = cpu_limits.theoretical_peak(cores, flags)
+    ceiling = {f: _spawn("sgemm", {"framework": f})["gflops"] for f in ("numpy", "torch")}
+    print(f"# {bench.machine()}\n# CPU flags: {', '.join(flags) or 'none of ' + ', '.join(cpu_limits.FLAGS)}")
+    print(f"# theoretical fp32 peak {peak:.0f} GFLOP/s ({formula}); 4096^2 sgemm: NumPy {ceiling['numpy']:.0f}, "
+          f"PyTorch {ceiling['torch']:.0f} GFLOP/s (the ceiling below is NumPy's)")
+    print("| model | size | batch | backend | ms/batch | x PyTorch eager | max abs logit diff vs dygraph | GFLOP/s "
+          "| of ceiling | of peak |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows, loads = [], []
+    for model in models:
+        hidden, layers, _ = WIDTHS[model]
+        for size in (args.sizes if model == "vit_base_patch16" else [224]):
+            with tempfile.TemporaryDirectory() as folder:
+                status = _spawn("prepare", {"model": model, "size": size, "classes": args.classes,
+                                            "batches": args.batches, "folder": folder})["status"]
+                for batch in args.batches:
+                    anchor = None
+                    for key in args.backends.split(","):
+                        loads.append(os.getloadavg()[0])
+                        result = {"status": status[key]} if key in status else _spawn("cell", {
+                            "key": key, "folder": folder, "model": model, "size": size, "classes": args.classes,
+                            "batch": batch, "threads": args.threads, "warmup": args.warmup, "repeats": args.repeats})
+                        row = {"model": model, "size": size, "batch": batch, "backend": CELLS[key], **result}
+                        rows.append(row)
+                        if "status" in result:
+                            print(f"| {model} | {size} | {batch} | {CELLS[key]} | {result['status']} | | | | | |", flush=True)
+                            continue
+                        anchor = anchor or (result["ms"] if key == "torch" else None)
+                        gflops = cpu_limits.vit_gflop(hidden, layers, size, classes=args.classes) * batch / result["ms"] * 1e3
+                        row.update(gflops=gflops, speedup=(anchor / result["ms"]) if anchor else None)
+                        print(f"| {model} | {size} | {batch} | {CELLS[key]} | {result['ms']:.1f} | "
+                              f"{row['speedup'] or float('nan'):.2f} | {result['max_abs_diff']:.1e} | {gflops:.0f} | "
+                              f"{gflops / ceiling['numpy']:.2f} | {gflops / peak:.2f} |", flush=True)
+    print(f"# quiet check: 1-minute load average before each cell: max {max(loads):.2f} (a busy machine reads above "
+          f"{cores})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"threads": args.threads, "repeats": args.repeats, "rows": rows}, fh, indent=1)
+            json.dump({"threads": args.threads, "repeats": args.repeats, "flags": flags, "peak_gflops": peak,
+                       "sgemm_gflops": ceiling, "max_load": max(loads), "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

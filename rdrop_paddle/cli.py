@@ -9,11 +9,11 @@ a run that cannot go on (divergence, a failing data loader, a failed rank) exits
 from __future__ import annotations
 
 import importlib
-import os
 import signal
 import sys
 from typing import Callable, Optional, Sequence
 
+from rdrop_paddle import signals
 from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, UserInputError
 
 # command -> (its module, its parser in rdrop_paddle.commands.arguments)
@@ -45,26 +45,10 @@ def run_safely(task: Callable[[], object]) -> int:
     return result if isinstance(result, int) else 0
 
 
-def _stop_at_once(signum: int, frame) -> None:
-    """SIGINT/SIGTERM outside the training loop (start-up, importing Paddle, setting up,
-    evaluating, exporting): one line and exit 128 + signal.  Nothing half-written can stay
-    behind: every file is renamed into place whole (the loop saves at a step boundary instead,
-    :class:`~rdrop_paddle.engine.stop.StopSignal`)."""
-    os.write(2, f"stopped by {signal.Signals(signum).name}\n".encode())
-    os._exit(128 + signum)
-
-
-def _stop_signals() -> None:
-    """Ours, not Python's ``KeyboardInterrupt`` nor the handler Paddle's C++ core installs on
-    import (its "Termination signal" block)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _stop_at_once)
-
-
 def main(command: str, argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of every tool: parse (without importing paddle), configure the process,
     run, exit."""
-    _stop_signals()
+    signals.install()
     try:
         _main(command, argv)
     except BrokenPipeError:  # tool | head
@@ -96,7 +80,7 @@ def _main(command: str, argv: Optional[Sequence[str]]) -> None:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
         module = importlib.import_module(COMMANDS[command][0])
-        _stop_signals()  # again: importing Paddle installed its own
+        signals.install()  # again: importing Paddle installed its own
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     status = run_safely(lambda: module.run(args))

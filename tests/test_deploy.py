@@ -93,8 +93,10 @@ def test_bf16_inference_stays_close_to_fp32(exported, tmp_path):
     scale = np.abs(outs["fp32"]).max()
     assert np.abs(outs["bf16"] - outs["fp32"]).max() <= 0.05 * scale
     assert (outs["bf16"].argmax(1) == outs["fp32"].argmax(1)).mean() >= 0.97
-    assert "--precision bf16 is Paddle Inference's oneDNN on CPU" in one_error_line(run_tool(
+    assert "--backend onnxruntime --precision bf16 is not built" in one_error_line(run_tool(
         "tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--precision", "bf16", "--backend", "onnxruntime"))
+    assert "--precision bf16 is Paddle Inference's oneDNN on CPU" in one_error_line(run_tool(
+        "tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--precision", "bf16", "--enable-mkldnn", "False"))
 
 
 def test_onnx_runtime_predicts_as_paddle_inference(exported, tmp_path):
