@@ -85,20 +85,14 @@ def _torch_step(model_name, mode, batch):
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
     net.train()
 
-    def step():
+    def loss():
         if mode == "base":
-            loss = F.cross_entropy(net(pixel_values=x).logits, y)
-        elif mode == "rdrop_concat":
+            return F.cross_entropy(net(pixel_values=x).logits, y)
+        if mode == "rdrop_concat":
             p, q = net(pixel_values=torch.cat([x, x])).logits.chunk(2)
-            loss = official_vit_src_loss(p, q, y, 0.3)
-        else:
-            loss = official_vit_src_loss(net(pixel_values=x).logits, net(pixel_values=x).logits, y, 0.3)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad()
-        return float(loss)
-    return step
+            return official_vit_src_loss(p, q, y, 0.3)
+        return official_vit_src_loss(net(pixel_values=x).logits, net(pixel_values=x).logits, y, 0.3)
+    return bench.torch_step(net, opt, loss)
 
 
 def worker(framework, model_name, mode, batch, warmup, repeats, steps, image_size=224) -> dict:

@@ -82,14 +82,7 @@ def _torch_step(size: str, batch: int, seq: int):
     opt = torch.optim.AdamW(groups, lr=1e-5, betas=(0.9, 0.98), eps=1e-6)
     net.train()
 
-    def step():
-        loss = official_bert_kl_loss(net(**inputs).logits, net(**inputs).logits, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad()
-        return float(loss)
-    return step
+    return bench.torch_step(net, opt, lambda: official_bert_kl_loss(net(**inputs).logits, net(**inputs).logits, y))
 
 
 def _tokenizer(which: str):

@@ -13,7 +13,7 @@ import signal
 import sys
 from typing import Callable, Optional, Sequence
 
-from rdrop_paddle import signals
+from rdrop_paddle.utils import signals
 from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, UserInputError
 
 # command -> (its module, its parser in rdrop_paddle.commands.arguments)

@@ -168,7 +168,8 @@ def _before_our_handler(stderr: str, returncode: int, signum: int) -> bool:
     early = {("tools/train.py", entry_line)}
     ours = [(os.path.relpath(f, ROOT), int(n)) for f, n in frames if f.startswith(ROOT)]
     return (signum == signal.SIGINT and stderr.rstrip().endswith("KeyboardInterrupt") and all(
-        f in ("tools/_entry.py", "rdrop_paddle/__init__.py", "rdrop_paddle/signals.py") or (f, n) in early
+        f in ("tools/_entry.py", "rdrop_paddle/__init__.py", "rdrop_paddle/utils/__init__.py",
+              "rdrop_paddle/utils/signals.py") or (f, n) in early
         for f, n in ours))
 
 

@@ -8,6 +8,6 @@ import sys
 if importlib.util.find_spec("rdrop_paddle") is None:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rdrop_paddle import signals  # noqa: E402  (stdlib only)
+from rdrop_paddle.utils import signals  # noqa: E402  (stdlib only)
 
 signals.install()

@@ -1,4 +1,4 @@
-"""Helpers shared by ``benchmarks/benchmark.py`` and ``benchmarks/kernel_bench.py``: one measurement
+"""Helpers shared by the scripts in ``benchmarks/``: one measurement
 per worker process (so peak memory is that process's, and the two frameworks' OpenMP
 runtimes do not spin against each other), medians, and a description of the machine."""
 from __future__ import annotations
@@ -39,6 +39,21 @@ def median_seconds(fn: Callable[[], object], repeats: int, inner: int = 1, warmu
             fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def torch_step(net, opt, loss_fn: Callable[[], object]) -> Callable[[], float]:
+    """One PyTorch training step as the official code takes it: the loss, backward, grad-norm
+    clip 1.0, the optimizer step."""
+    import torch
+
+    def step() -> float:
+        loss = loss_fn()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+        return float(loss)
+    return step
 
 
 def peak_rss_mb() -> float:
