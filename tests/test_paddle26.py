@@ -38,7 +38,7 @@ def _venv() -> str:
                            text=True) if os.path.exists(python) else None
     if probe is None or probe.returncode or probe.stdout.strip() != "2.6.2":
         subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        command = INSTALL.replace("pip install", f"{python} -m pip install -q") + f" pytest"
+        command = INSTALL.replace("pip install", f"{python} -m pip install -q") + " pytest"
         res = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True)
         assert res.returncode == 0, res.stderr[-3000:]
     return python
