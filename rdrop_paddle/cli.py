@@ -13,8 +13,8 @@ import signal
 import sys
 from typing import Callable, Optional, Sequence
 
-from rdrop_paddle.utils import signals
 from rdrop_paddle.errors import DataLoadingError, RankFailed, TrainingDiverged, UserInputError
+from rdrop_paddle.utils import signals
 
 # command -> (its module, its parser in rdrop_paddle.commands.arguments)
 COMMANDS = {name: (f"rdrop_paddle.commands.{module}", module) for name, module in (

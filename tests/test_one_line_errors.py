@@ -163,8 +163,8 @@ def _before_our_handler(stderr: str, returncode: int, signum: int) -> bool:
     if returncode == -signum and not stderr:
         return True
     frames = re.findall(r'File "([^"]+)", line (\d+)', stderr)
-    entry_line = next(i for i, line in enumerate(open(os.path.join(ROOT, "tools/train.py")).read().splitlines(), 1)
-                      if line.startswith("import _entry"))
+    with open(os.path.join(ROOT, "tools/train.py"), encoding="utf-8") as fh:
+        entry_line = next(i for i, line in enumerate(fh, 1) if line.startswith("import _entry"))
     early = {("tools/train.py", entry_line)}
     ours = [(os.path.relpath(f, ROOT), int(n)) for f, n in frames if f.startswith(ROOT)]
     return (signum == signal.SIGINT and stderr.rstrip().endswith("KeyboardInterrupt") and all(
