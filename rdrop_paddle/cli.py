@@ -25,8 +25,9 @@ COMMANDS = {name: (f"rdrop_paddle.commands.{module}", module) for name, module i
 
 def _error_line(e: BaseException) -> str:
     """One line; characters a terminal would act on (NUL, escapes) shown escaped."""
-    text = " ".join(str(e).split())
-    return "error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    from rdrop_paddle.utils.terminal import printable
+
+    return "error: " + printable(" ".join(str(e).split()))
 
 
 def run_safely(task: Callable[[], object]) -> int:

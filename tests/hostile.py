@@ -174,6 +174,18 @@ def crafted_files(folder) -> dict:
         else:
             safetensors_file(path, header)
         cases[f"st_{name}.safetensors"] = ("checkpoint", path)
+    for name, method in (("bzip2", zipfile.ZIP_BZIP2), ("lzma", zipfile.ZIP_LZMA)):  # inflated whole by zipfile
+        with zipfile.ZipFile(p(f"{name}_bomb.pth"), "w", method) as zf:
+            zf.writestr("archive/data.pkl", torch_view_pickle(0, [4], [1]))
+            zf.writestr("archive/data/0", b"\0" * (64 << 20))
+        cases[f"{name}_bomb.pth"] = ("checkpoint", p(f"{name}_bomb.pth"))
+    with open(p("st_sparse_huge_length.safetensors"), "wb") as fh:  # 1 GiB, sparse: the header is read first
+        fh.write((1 << 63).to_bytes(8, "little"))
+        fh.truncate(1 << 30)
+    cases["st_sparse_huge_length.safetensors"] = ("checkpoint", p("st_sparse_huge_length.safetensors"))
+    safetensors_file(p("st_offsets_past_end.safetensors"),
+                     b'{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}', b"\0" * 8)
+    cases["st_offsets_past_end.safetensors"] = ("checkpoint", p("st_offsets_past_end.safetensors"))
     np.save(p("array.npy"), np.ones(3))
     os.replace(p("array.npy"), p("array_renamed.npz"))
     cases["array_renamed.npz"] = ("checkpoint", p("array_renamed.npz"))

@@ -91,3 +91,46 @@ def test_int8_without_calibration_images_writes_nothing(walk_through):
     root, run = walk_through
     res = run_tool("tools/export_model.py", *run, "--out", root / "nothing", "--precision", "int8")
     assert "--calib-images" in one_error_line(res) and not os.path.exists(root / "nothing")
+
+
+@pytest.fixture(scope="module")
+def text_export(tmp_path_factory):
+    """A tiny BERT written by transformers, converted and exported with ONNX."""
+    from rdrop_paddle.convert.text import convert_text_folder
+    from rdrop_paddle.deploy.text import export_text
+    from rdrop_paddle.models import from_pretrained
+    from text_reference import hf_model
+
+    root = tmp_path_factory.mktemp("text_ov")
+    hf_model("bert", root / "hf", classes=2)
+    convert_text_folder(str(root / "hf"), str(root / "pd"))
+    model = from_pretrained(str(root / "pd"), 2, notice=lambda _: None)
+    export_text(model, str(root / "exported"), str(root / "pd"), ["neg", "pos"], 32, onnx_opset=17)
+    return root / "exported"
+
+
+@needs_openvino
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "vocab"])
+def test_a_damaged_text_export_is_one_line_on_openvino(text_export, tmp_path, damage):
+    """OpenVINO's frontends log their parse attempts (absl/TensorFlow lines): only our line
+    shows; a vocabulary longer than the embedding, which OpenVINO would answer silently wrong,
+    is refused before it runs (issue 44, items 8 and 16)."""
+    import shutil
+
+    from text_reference import VOCAB, write_lines
+
+    folder = tmp_path / "exported"
+    shutil.copytree(text_export, folder)
+    onnx = folder / "inference.onnx"
+    if damage == "truncated":
+        onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 3])
+    elif damage == "garbage":
+        onnx.write_bytes(b"garbage" * 10)
+    else:
+        write_lines(folder / "vocab.txt", VOCAB + [f"extra{i}" for i in range(20)])
+    res = run_tool("tools/infer.py", "--model-dir", folder, "--text", "the cat", "--backend", "openvino",
+                   "--out", tmp_path / "p.json", env={"OMP_NUM_THREADS": None})
+    line = one_error_line(res)
+    assert res.stderr.strip() == line, res.stderr[-2000:]
+    assert ("the embedding has no row" if damage == "vocab" else "OpenVINO cannot compile it") in line
+    assert not (tmp_path / "p.json").exists()

@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 import time
 
+from rdrop_paddle.config.schema import MAX_CLASSES
 from rdrop_paddle.convert import convert_checkpoint, save_state
 from rdrop_paddle.errors import UserInputError
 
 
 def run(args) -> None:
     start = time.perf_counter()
+    if args.num_classes is not None and args.num_classes < 1:
+        raise UserInputError(f"--num-classes must be at least 1, got {args.num_classes}")
+    if args.num_classes is not None and args.num_classes > MAX_CLASSES:
+        raise UserInputError(f"--num-classes must be at most {MAX_CLASSES:,}, got {args.num_classes:,}")
     if os.path.isdir(args.src):
         from rdrop_paddle.convert.text import convert_text_folder
 

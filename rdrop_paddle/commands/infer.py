@@ -12,20 +12,37 @@ import os
 
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import make_folder, write_json
+from rdrop_paddle.utils.terminal import printable
+
+
+MAX_TEXT_FILE_BYTES = 256 << 20
 
 
 def read_texts(args) -> list[str]:
-    """``--text`` values, then the non-empty lines of ``--text-file`` (UTF-8)."""
+    """``--text`` values, then the non-empty lines of ``--text-file`` (a regular UTF-8 file of
+    at most 256 MiB); each text is checked by the tokenizer before it is tokenised."""
+    from rdrop_paddle.data.entries import check_regular
+
     texts = list(args.text or [])
     if args.text_file:
+        path = args.text_file
+        if not os.path.exists(path):
+            raise UserInputError(f"--text-file {path}: no such file")
+        check_regular(path, "--text-file ")
+        if os.path.getsize(path) > MAX_TEXT_FILE_BYTES:
+            raise UserInputError(f"--text-file {path}: larger than {MAX_TEXT_FILE_BYTES >> 20} MiB "
+                                 f"({os.path.getsize(path):,} bytes); split it")
         try:
-            with open(args.text_file, "rb") as f:
-                raw = f.read(256 << 20)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, even if swapped for a FIFO
+            with os.fdopen(fd, "rb") as f:
+                raw = f.read(MAX_TEXT_FILE_BYTES + 1)
+            if len(raw) > MAX_TEXT_FILE_BYTES:
+                raise UserInputError(f"--text-file {path}: larger than {MAX_TEXT_FILE_BYTES >> 20} MiB; split it")
             texts += [line for line in raw.decode("utf-8").splitlines() if line.strip()]
         except OSError as e:
-            raise UserInputError(f"cannot read --text-file {args.text_file}: {e.strerror or e}") from None
+            raise UserInputError(f"cannot read --text-file {path}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
-            raise UserInputError(f"--text-file {args.text_file}: not UTF-8 (byte {e.start})") from None
+            raise UserInputError(f"--text-file {path}: not UTF-8 (byte {e.start})") from None
     if not texts:
         raise UserInputError("a text model needs --text \"...\" or --text-file FILE")
     return texts
@@ -45,9 +62,9 @@ def infer_text(args) -> None:
     print(f"| text | {' | '.join(f'top-{i + 1}' for i in range(k))} |\n| --- |" + " --- |" * k)
     for r in results:
         text = " ".join(r["text"].split())
-        cells = " | ".join(f"{t['name']} ({t['prob']:.3f})" for t in r["topk"])
-        print(f"| {text[:60] + ('...' if len(text) > 60 else '')} | {cells} |")
-    print(f"wrote {args.out}")
+        cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
+        print(f"| {printable(text[:60]) + ('...' if len(text) > 60 else '')} | {cells} |")
+    print(f"wrote {printable(args.out)}")
 
 
 def run(args) -> None:
@@ -56,6 +73,11 @@ def run(args) -> None:
 
     if min(args.topk, args.batch_size, args.repeats) < 1 or args.cpu_threads < 0:
         raise UserInputError("--topk, --batch-size and --repeats must be at least 1, --cpu-threads at least 0")
+    cores = os.cpu_count() or 1
+    if args.cpu_threads > cores:
+        raise UserInputError(f"--cpu-threads {args.cpu_threads:,} is more than this machine's {cores} cores")
+    if not os.path.isdir(args.model_dir):
+        raise UserInputError(f"model folder not found: {args.model_dir}")
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
     if is_text_folder(args.model_dir):
         return infer_text(args)
@@ -83,10 +105,11 @@ def run(args) -> None:
     if skipped:
         from rdrop_paddle.data.entries import named
 
-        print(f"skipped {len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'}: {named(skipped)}")
+        print(f"skipped {len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'}: "
+              f"{printable(named(skipped))}")
     print(f"| image | {' | '.join(f'top-{k + 1}' for k in range(min(args.topk, len(results[0]['topk']))))} |")
     print("| --- |" + " --- |" * min(args.topk, len(results[0]["topk"])))
     for r in results:
-        cells = " | ".join(f"{t['name']} ({t['prob']:.3f})" for t in r["topk"])
-        print(f"| {os.path.basename(r['image'])} | {cells} |")
-    print(f"wrote {args.out}")
+        cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
+        print(f"| {printable(os.path.basename(r['image']))} | {cells} |")
+    print(f"wrote {printable(args.out)}")

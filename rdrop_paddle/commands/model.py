@@ -43,7 +43,11 @@ def model_from_config(cfg: ModelConfig, folder: str = ""):
         if arch.model_type != cfg.name:
             raise UserInputError(f"Model.name is {cfg.name} but {os.path.join(folder, 'config.json')} is a "
                                  f"{arch.model_type} model; set Model.name: {arch.model_type}")
-        return text_classifier(arch, cfg.num_classes or 2, cfg.dropout, cfg.attn_dropout)
+        weights = cfg.pretrained
+        if weights and os.path.isdir(weights):
+            weights = os.path.join(weights, "model.pdparams")
+        return text_classifier(arch, cfg.num_classes or 2, cfg.dropout, cfg.attn_dropout, weights,
+                               os.path.join(folder, "config.json"))
     try:
         with paddle.utils.unique_name.guard():
             return build_model(cfg.name, **cfg.kwargs())
@@ -121,15 +125,17 @@ def copy_text_files(cfg: Config) -> None:
 
 def datasets_of(cfg: Config, in_chans: int) -> tuple:
     """The (train, val) data sets ``cfg`` names (text: tokenised with the model's vocab)."""
-    from rdrop_paddle.data import build_datasets
+    from rdrop_paddle.data import TEXT_SOURCES, build_datasets
 
+    if is_text(cfg.Model) != (cfg.Data.name in TEXT_SOURCES):
+        kind = "text" if cfg.Data.name in TEXT_SOURCES else "image"
+        wanted = " or ".join(TEXT_MODELS) if kind == "text" else "an image model such as vit_small_patch16_224"
+        raise UserInputError(f"Data.name {cfg.Data.name} is {kind} data but Model.name {cfg.Model.name} is "
+                             f"{'a text' if is_text(cfg.Model) else 'an image'} model; set Model.name to {wanted}")
     if is_text(cfg.Model):
-        from rdrop_paddle.models.bert_config import read_config
+        from rdrop_paddle.models.bert_config import check_inputs_fit, read_config
 
-        positions = read_config(text_dir(cfg)).max_position_embeddings
-        if cfg.Data.max_seq_len > positions:
-            raise UserInputError(f"Data.max_seq_len {cfg.Data.max_seq_len} is longer than the model's "
-                                 f"max_position_embeddings {positions} ({os.path.join(text_dir(cfg), 'config.json')})")
+        check_inputs_fit(read_config(text_dir(cfg)), text_dir(cfg), cfg.Data.max_seq_len, "Data.max_seq_len")
     return build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans, text_dir(cfg))
 
 

@@ -85,11 +85,16 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
     return Run(raw, model, step, scheduler, ema)
 
 
-def check_data(train_set, val_set, cfg: Config, in_chans: int) -> None:
-    """Both splits non-empty and (images) their samples the shape the model takes."""
+def check_data(train_set, val_set, cfg: Config, in_chans: int, micro: int = 1) -> None:
+    """Both splits non-empty, a per-card batch of ``micro`` samples no larger than the training
+    set (a larger one only repeats samples in one forward, and costs memory for nothing), and
+    (images) their samples the shape the model takes."""
     for split, ds in (("training", train_set), ("validation", val_set)):
         if len(ds) == 0:
             raise UserInputError(f"the {split} set is empty; nothing was written")
+    if micro > len(train_set):
+        raise UserInputError(f"Data.batch_size {cfg.Data.batch_size:,} gives {micro:,} samples per card and step, more "
+                             f"than the {len(train_set):,} of the training set; lower it (nothing was written)")
     if in_chans:
         check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
 
@@ -175,7 +180,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
         cfg = with_classes(cfg, getattr(train_set, "class_names", []))
         dist.seed_everything(g.seed)  # identical initial weights on every rank
         raw = model_from_config(cfg.Model, text_dir(cfg))
-        check_data(train_set, val_set, cfg, raw.in_chans)
+        check_data(train_set, val_set, cfg, raw.in_chans, plan[0])
         prints = agreement.fingerprint(cfg, plan, (train_set, val_set), raw)
         fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
         if dist.is_main() and cfg.Model.pretrained and fresh:

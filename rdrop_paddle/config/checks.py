@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 
-from rdrop_paddle.config.schema import (MAX_CLASSES, MAX_IMAGE_SIZE, MAX_SEQ_LEN, MAX_STOP_TIMEOUT, MAX_WORKERS,
+from rdrop_paddle.config.schema import (MAX_BATCH, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_STEPS, MAX_SEQ_LEN, MAX_STOP_TIMEOUT, MAX_WORKERS,
                                          PATH_KEYS, Config)
 from rdrop_paddle.errors import UserInputError
 
@@ -25,7 +25,11 @@ def validate(cfg: Config) -> None:
                         "Model.image_size": m.image_size, "Data.batch_size": d.batch_size, "Data.eval_batch_size": d.eval_batch_size}.items():
         _check(value > 0, f"{name} must be positive, got {value}")
     for name, value, top in (("Model.num_classes", m.num_classes, MAX_CLASSES),
-                             ("Model.image_size", m.image_size, MAX_IMAGE_SIZE)):
+                             ("Model.image_size", m.image_size, MAX_IMAGE_SIZE),
+                             ("Global.max_steps", g.max_steps, MAX_STEPS), ("Global.log_every", g.log_every, MAX_STEPS),
+                             ("Global.eval_every", g.eval_every, MAX_STEPS), ("Global.save_every", g.save_every, MAX_STEPS),
+                             ("Optimizer.warmup_steps", o.warmup_steps, MAX_STEPS),
+                             ("Data.batch_size", d.batch_size, MAX_BATCH), ("Data.eval_batch_size", d.eval_batch_size, MAX_BATCH)):
         _check(value <= top, f"{name} must be at most {top:,}, got {value:,}")
     for name, value in {"Optimizer.accum_steps": o.accum_steps, "Optimizer.warmup_steps": o.warmup_steps,
                         "Data.max_per_card_batch": d.max_per_card_batch, "Data.num_workers": d.num_workers,

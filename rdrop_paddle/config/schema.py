@@ -138,6 +138,8 @@ MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; the head stays a few hundred M
 MAX_IMAGE_SIZE = 4096  # pixels a side: 65,536 patches of 16 px
 MAX_WORKERS = 256  # DataLoader processes per card
 MAX_SEQ_LEN = 1 << 16  # tokens: position tables beyond this are not BERT-family models
+MAX_STEPS = 1 << 31  # optimizer steps: far past any run, far below the overflows of rates and ETAs
+MAX_BATCH = 1 << 24  # samples in a global batch (a per-card batch is also bounded by the training set)
 MAX_STOP_TIMEOUT = 86_400  # seconds: a day (Python's timers overflow near 1e10)
 
 

@@ -46,7 +46,14 @@ def _byte_budget(path: str) -> int:
 
 
 def _check_zip(zf: zipfile.ZipFile, path: str) -> None:
-    """Refuse an archive whose members claim to unpack to more than :func:`_byte_budget`."""
+    """Refuse an archive whose members claim to unpack to more than :func:`_byte_budget`, or
+    are compressed other than stored or deflated (what torch and NumPy write): Python's
+    zipfile bounds a deflated member's output by its declared size, but inflates a bzip2 or
+    LZMA chunk whole."""
+    odd = [i.filename for i in zf.infolist() if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+    if odd:
+        raise UserInputError(f"{path}: member {odd[0]!r:.80} is compressed with method "
+                             f"{zf.getinfo(odd[0]).compress_type}; torch and NumPy write stored or deflated members")
     declared = sum(info.file_size for info in zf.infolist())
     if declared > _byte_budget(path):
         raise UserInputError(f"{path}: its members claim {declared:,} bytes unpacked, more than "
@@ -131,45 +138,56 @@ MAX_TENSORS = 100_000  # tensors in one file (ViT-L/16 has about 300)
 
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
-    """A ``.safetensors`` file: every tensor's dtype, shape and byte range are checked, and the
-    ranges may neither overlap nor leave the data section."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
+    """A ``.safetensors`` file: the header is read and checked first (every tensor's dtype,
+    shape and byte range; ranges may neither overlap nor leave the data section), then only
+    the bytes the tensors use are read."""
     try:
-        if len(raw) < 8:
-            raise ValueError(f"{len(raw)} bytes, shorter than the 8-byte header length")
-        (length,) = struct.unpack("<Q", raw[:8])
-        if length > min(_MAX_HEADER, len(raw) - 8):
-            raise ValueError(f"header length {length} does not fit the file")
-        if raw.count(b'"data_offsets"', 8, 8 + length) > MAX_TENSORS:  # before parsing it
-            raise ValueError(f"the header lists more than {MAX_TENSORS:,} tensors")
-        header = json.loads(raw[8:8 + length])
-        if not isinstance(header, dict):
-            raise ValueError(f"the header is a JSON {type(header).__name__}, not an object")
-        if len(header) > MAX_TENSORS:
-            raise ValueError(f"the header lists {len(header):,} tensors, more than {MAX_TENSORS:,}")
-        data, out, ranges = memoryview(raw)[8 + length:], {}, []
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
-            if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES:
-                raise ValueError(f"{name}: entry without a known dtype")
-            dtype = _SAFETENSORS_DTYPES[info["dtype"]]
-            shape = _ints(info.get("shape"), f"{name}: shape")
-            start, end = _ints(info.get("data_offsets"), f"{name}: data_offsets")
-            if not start <= end <= len(data):
-                raise ValueError(f"{name}: data offsets {start}..{end} outside the file")
-            if (end - start) != int(np.prod(shape, dtype=object)) * _itemsize(dtype):
-                raise ValueError(f"{name}: {end - start} bytes for shape {shape} of {info['dtype']}")
-            ranges.append((start, end, name))
-            out[name] = _frombuffer(data[start:end], dtype).reshape(shape)
-        ranges.sort()
-        for (_, end, a), (start, _, b) in zip(ranges, ranges[1:]):
-            if start < end:
-                raise ValueError(f"the data of {a} and {b} overlap")
-        return out
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError(f"{len(head)} bytes, shorter than the 8-byte header length")
+            (length,) = struct.unpack("<Q", head)
+            if length > min(_MAX_HEADER, size - 8):
+                raise ValueError(f"header length {length} does not fit the file")
+            text = fh.read(length)
+            if text.count(b'"data_offsets"') > MAX_TENSORS:  # before parsing it
+                raise ValueError(f"the header lists more than {MAX_TENSORS:,} tensors")
+            entries = _safetensors_entries(json.loads(text), size - 8 - length)
+            raw = memoryview(fh.read(max((end for _, _, end, _ in entries.values()), default=0)))
+        return {name: _frombuffer(raw[start:end], dtype).reshape(shape)
+                for name, (dtype, start, end, shape) in entries.items()}
+    except OSError as e:
+        raise UserInputError(f"cannot read {path}: {e.strerror or e}") from None
     except (struct.error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as e:
         raise UserInputError(f"{path}: not a readable .safetensors file ({type(e).__name__}: {e})"[:400]) from None
+
+
+def _safetensors_entries(header, data_bytes: int) -> dict[str, tuple]:
+    """``{name: (dtype, start, end, shape)}`` of a parsed safetensors header, each checked."""
+    if not isinstance(header, dict):
+        raise ValueError(f"the header is a JSON {type(header).__name__}, not an object")
+    if len(header) > MAX_TENSORS:
+        raise ValueError(f"the header lists {len(header):,} tensors, more than {MAX_TENSORS:,}")
+    entries = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES:
+            raise ValueError(f"{name}: entry without a known dtype")
+        dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+        shape = _ints(info.get("shape"), f"{name}: shape")
+        start, end = _ints(info.get("data_offsets"), f"{name}: data_offsets")
+        if not start <= end <= data_bytes:
+            raise ValueError(f"{name}: data offsets {start}..{end} outside the file")
+        if (end - start) != int(np.prod(shape, dtype=object)) * _itemsize(dtype):
+            raise ValueError(f"{name}: {end - start} bytes for shape {shape} of {info['dtype']}")
+        entries[name] = (dtype, start, end, shape)
+    ranges = sorted((start, end, name) for name, (_, start, end, _) in entries.items())
+    for (_, end, a), (start, _, b) in zip(ranges, ranges[1:]):
+        if start < end:
+            raise ValueError(f"the data of {a} and {b} overlap")
+    return entries
 
 
 def _flatten(obj, path: str) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from rdrop_paddle.models.bert_config import TextConfig, parse_config
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pdparams")
 _DROPPED = ("cls.", "lm_head.", "qa_outputs.")  # pre-training and other task heads
+_BUFFERS = ("position_ids", "token_type_ids")  # integer buffers older transformers saved, not weights
 
 
 def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
@@ -35,7 +36,7 @@ def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
     base, state, notices = cfg.model_type, {}, []
     encoder_parts = ("embeddings.", "encoder.", "pooler.")
     for key, value in source.items():
-        if key.startswith(_DROPPED) or key.endswith("position_ids"):
+        if key.startswith(_DROPPED) or key.endswith(_BUFFERS):
             continue
         name = f"{base}.{key}" if key.startswith(encoder_parts) else key
         name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
@@ -43,6 +44,9 @@ def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
             value = np.ascontiguousarray(value.T)
         state[name] = value
     head = [k for k in ("classifier.weight", "classifier.bias") if k in state]
+    if len(head) == 1:
+        raise UserInputError(f"the weights have {head[0]} but not "
+                             f"{({'classifier.weight', 'classifier.bias'} - set(head)).pop()}; not a whole classifier")
     if any(tuple(state[k].shape) != target[k] for k in head):
         notices.append(f"the checkpoint's classifier has {state['classifier.bias'].shape[0]} classes, the model "
                        f"{target['classifier.bias'][0]}: the head starts fresh")
@@ -66,8 +70,11 @@ def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[
     config_path = os.path.join(src, "config.json")
     cfg = parse_config(read_json(config_path), config_path)
     weights_path = _weights_file(src)
-    state = load_checkpoint(weights_path)
-    state, cast = as_weights(state, {k: np.float32 for k, v in state.items() if v.dtype.kind == "f"}, weights_path)
+    state = {k: v for k, v in load_checkpoint(weights_path).items() if not k.endswith(_BUFFERS)}
+    state, cast = as_weights(state, {k: np.float32 for k in state}, weights_path)
+    bad = next((k for k, v in state.items() if not np.isfinite(v).all()), None)
+    if bad is not None:
+        raise UserInputError(f"{weights_path}: {bad} holds NaN or infinite values; nothing was written")
     vocab = read_vocab(os.path.join(src, "vocab.txt"))
     if len(vocab) > cfg.vocab_size:
         raise UserInputError(f"{os.path.join(src, 'vocab.txt')}: {len(vocab)} tokens but config.json's vocab_size "
@@ -80,7 +87,7 @@ def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
     ``num_classes`` 0 keeps the checkpoint's head (or none).  Returns notices."""
     import paddle
 
-    from rdrop_paddle.io import save_paddle, write_json
+    from rdrop_paddle.io import make_folder, save_paddle, write_json
     from rdrop_paddle.models.bert import TextClassifier
 
     if os.path.islink(out) or (os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out))):
@@ -92,17 +99,23 @@ def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
         target = {k: tuple(v.shape) for k, v in TextClassifier(cfg, classes).state_dict().items()}
     state, more = convert_text_state_dict(source, cfg, target)
     parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+    make_folder(parent, "the folder of --out")
+    try:
+        stage = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+    except OSError as e:
+        raise UserInputError(f"cannot write in {parent}: {e.strerror or e}; nothing was written") from None
     try:
         save_paddle({k: paddle.to_tensor(v) for k, v in state.items()}, os.path.join(stage, "model.pdparams"))
         write_json(cfg.to_dict(), os.path.join(stage, "config.json"))
         write_json({"do_lower_case": lower}, os.path.join(stage, "tokenizer_config.json"))
         with open(os.path.join(stage, "vocab.txt"), "w", encoding="utf-8") as f:
             f.write("\n".join(vocab) + "\n")
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty (checked above)
-        os.rename(stage, out)
+        try:
+            if os.path.isdir(out):
+                os.rmdir(out)  # empty (checked above)
+            os.rename(stage, out)
+        except OSError as e:
+            raise UserInputError(f"cannot create --out {out}: {e.strerror or e}; nothing was written") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return notices + more

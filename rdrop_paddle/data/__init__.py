@@ -69,7 +69,7 @@ def build_datasets(cfg: DataConfig, image_size: int, num_classes: int, in_chans:
         from rdrop_paddle.data.text import Tokenizer, build_text_datasets
 
         train, val = build_text_datasets(cfg.name, cfg.root, cfg.task, Tokenizer.from_pretrained(text_dir),
-                                         cfg.max_seq_len, cfg.skip_bad_lines)
+                                         cfg.max_seq_len, cfg.skip_bad_lines, cfg.allow_outside_root)
         check_class_count(len(train.class_names), num_classes, cfg.name)
     else:
         raise UserInputError(f"unknown Data.name {cfg.name!r}")
@@ -115,7 +115,7 @@ def class_names(cfg: DataConfig) -> list[str]:
     if cfg.name in TEXT_SOURCES:
         from rdrop_paddle.data.text.sources import text_class_names
 
-        return text_class_names(cfg.name, cfg.root, cfg.task)
+        return text_class_names(cfg.name, cfg.root, cfg.task, cfg.allow_outside_root)
     from rdrop_paddle.data.cifar100 import class_names as cifar_names, locate
 
     return cifar_names(locate(cfg.root))

@@ -11,6 +11,7 @@ import numpy as np
 
 from rdrop_paddle.deploy.onnx import ONNX_FILE
 from rdrop_paddle.errors import UserInputError
+from rdrop_paddle.utils.capture import filtered_output
 
 INT8_FILE = "inference.int8.xml"  # and inference.int8.bin beside it
 PRECISIONS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: the quantised graph, other ops in f32
@@ -36,11 +37,14 @@ def openvino_session(model_dir: str, precision: str = "fp32", cpu_threads: int |
     config = {"INFERENCE_PRECISION_HINT": PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"}
     if cpu_threads:
         config["INFERENCE_NUM_THREADS"] = cpu_threads
-    try:
-        compiled = ov.Core().compile_model(path, "CPU", config)
+    try:  # its frontends log parse attempts (absl, TensorFlow) on the way: our error says it all
+        with filtered_output(lambda line: False, keep_on_failure=False):
+            compiled = ov.Core().compile_model(path, "CPU", config)
     except Exception as e:  # a damaged file or an unsupported hint, reported as one of several types
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = next((line for line in reversed(lines) if not line.startswith("Exception from")), "")
         raise UserInputError(f"{path}: OpenVINO cannot compile it for CPU ({type(e).__name__}: "
-                             f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else ''})") from None
+                             f"{reason[:300]})") from None
     request = compiled.create_infer_request()
     first = compiled.inputs[0].get_any_name()
 

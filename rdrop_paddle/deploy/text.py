@@ -43,6 +43,9 @@ def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names
     """Save text classifier ``model`` into ``out_dir`` with the tokenizer files of ``text_dir``
     (written into a staging folder, then renamed into place); returns the files."""
     tokenizer = Tokenizer.from_pretrained(text_dir)  # checks vocab.txt before anything is written
+    arch = model.config
+    _check_tables({"vocab_size": arch.vocab_size, "max_position_embeddings": arch.max_position_embeddings,
+                   "max_seq_len": max_seq_len}, len(tokenizer.vocab), os.path.join(text_dir, "vocab.txt"))
 
     def write(staging: str) -> None:
         model.eval()
@@ -54,6 +57,7 @@ def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names
             if os.path.isfile(os.path.join(text_dir, name)):
                 shutil.copyfile(os.path.join(text_dir, name), os.path.join(staging, name))
         write_json({"task": TASK, "inputs": list(INPUTS), "max_seq_len": max_seq_len, "class_names": class_names,
+                    "vocab_size": arch.vocab_size, "max_position_embeddings": arch.max_position_embeddings,
                     "output": "probabilities" if add_softmax else "logits", "paddle": paddle.__version__,
                     **(extra or {})}, os.path.join(staging, CONFIG))
         if onnx_opset is not None:
@@ -68,6 +72,22 @@ def is_text_folder(model_dir: str) -> bool:
     return os.path.isfile(path) and isinstance(cfg := read_json(path), dict) and cfg.get("task") == TASK
 
 
+def _check_tables(cfg: dict, tokens: int, path: str) -> None:
+    """The tokenizer's ids and ``max_seq_len`` positions fit the exported tables (recorded by
+    exports since 0.6; an older folder is taken as it is): out-of-range ids would fail in
+    Paddle and ONNX Runtime and answer silently wrong in OpenVINO."""
+    vocab, positions = cfg.get("vocab_size"), cfg.get("max_position_embeddings")
+    for key, value in (("vocab_size", vocab), ("max_position_embeddings", positions)):
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            raise UserInputError(f"{path}: {key} {str(value)[:40]!r} is not a positive integer")
+    if vocab is not None and tokens > vocab:
+        raise UserInputError(f"{path}: the tokenizer has {tokens:,} tokens but the model's vocab_size is "
+                             f"{vocab:,}: the embedding has no row for the ids above it")
+    if positions is not None and cfg["max_seq_len"] > positions:
+        raise UserInputError(f"{path}: max_seq_len {cfg['max_seq_len']} is longer than the model's "
+                             f"max_position_embeddings {positions}")
+
+
 class TextPredictor:
     """An exported text classifier: ``predict(texts, topk)`` -> per text its top-k class names
     and probabilities, by Paddle Inference (``backend="paddle"``), ONNX Runtime or OpenVINO."""
@@ -80,6 +100,7 @@ class TextPredictor:
                 and 2 < length <= 1 << 16 and cfg.get("output") in ("logits", "probabilities")):
             raise UserInputError(f"{os.path.join(model_dir, CONFIG)}: not a text classifier's config")
         self.cfg, self.tokenizer = cfg, Tokenizer.from_pretrained(model_dir)
+        _check_tables(cfg, len(self.tokenizer.vocab), os.path.join(model_dir, CONFIG))
         from rdrop_paddle.deploy.predictor import session
 
         self.run = session(model_dir, backend, precision, "cpu", cpu_threads, mkldnn)

@@ -11,7 +11,7 @@ from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import eval_batches
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
-from rdrop_paddle.engine.metrics import confusion, f1, mcc
+from rdrop_paddle.engine.metrics import class_counts, f1, mcc
 from rdrop_paddle.errors import DataLoadingError, UserInputError
 from rdrop_paddle.losses import cross_entropy
 from rdrop_paddle.losses.two_pass import call
@@ -60,7 +60,7 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
     model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
     per_class = np.zeros((2, num_classes))  # top-1 hits and samples of each class
-    matrix = np.zeros((confusion_classes, confusion_classes))
+    counts = np.zeros((3, confusion_classes))  # per class: hits, predictions, samples
     if show_progress and sys.stderr.isatty():
         from tqdm import tqdm
 
@@ -79,7 +79,7 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
             y = labels.numpy().reshape(-1)
             totals += [*topk_correct(values, y), nll, len(y)]
             if confusion_classes:
-                matrix += confusion(y, values.argmax(axis=1), confusion_classes)
+                counts += class_counts(y, values.argmax(axis=1), confusion_classes)
             if num_classes:
                 np.add.at(per_class, (0, y), (values.argmax(axis=1) == y))
                 np.add.at(per_class, (1, y), 1)
@@ -95,7 +95,7 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
         model.train()
     if stopped:
         return None
-    summed = dist.all_reduce_sum(totals.tolist() + per_class.ravel().tolist() + matrix.ravel().tolist())
+    summed = dist.all_reduce_sum(totals.tolist() + per_class.ravel().tolist() + counts.ravel().tolist())
     top1, top5, nll, count = summed[:4]
     if count == 0:
         raise UserInputError("evaluation over an empty validation set")
@@ -103,6 +103,6 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
     if num_classes:
         result["per_class"] = np.asarray(summed[4:4 + 2 * num_classes]).reshape(2, num_classes).astype(int).T.tolist()
     if confusion_classes:
-        matrix = np.asarray(summed[4 + 2 * num_classes:]).reshape(confusion_classes, confusion_classes)
-        result["f1"], result["mcc"] = f1(matrix), mcc(matrix)
+        counts = np.asarray(summed[4 + 2 * num_classes:]).reshape(3, confusion_classes)
+        result["f1"], result["mcc"] = f1(counts), mcc(counts)
     return result

@@ -106,6 +106,8 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UserInputError(f"{path} is a directory, not a file name")
+    if _is_stream(path):
+        return _write_through(path, write)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         write(tmp)
@@ -118,6 +120,43 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _is_stream(path: str) -> bool:
+    """Whether ``path`` names something that is written into, never replaced: an existing
+    device, FIFO or socket (``/dev/null``), or a link into ``/proc`` (``/dev/stdout``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) or (os.path.islink(path) and os.path.realpath(path).startswith("/proc/"))
+
+
+def _write_through(path: str, write: Callable[[str], None]) -> None:
+    """Write into device or FIFO ``path`` as a Unix tool does (the node itself is never
+    replaced): the bytes are made in a private temporary file, then copied in.  A FIFO
+    without a reader, a socket or a block device is one :class:`UserInputError`."""
+    import shutil
+    import tempfile
+
+    if stat.S_ISBLK(os.stat(path).st_mode):
+        raise UserInputError(f"{path} is a block device; refusing to write to it")
+    with tempfile.TemporaryDirectory(prefix="rdrop-out-") as private:
+        tmp = os.path.join(private, "out")
+        write(tmp)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            reason = "a FIFO with no reader" if e.errno == 6 else (e.strerror or str(e))
+            raise UserInputError(f"cannot write to {path}: {reason}; nothing was written") from None
+        os.set_blocking(fd, True)
+        try:
+            with open(tmp, "rb") as src, os.fdopen(fd, "wb", closefd=False) as dst:
+                shutil.copyfileobj(src, dst)
+        except OSError as e:
+            raise UserInputError(f"cannot write to {path}: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
 
 
 def open_regular(path: str, flags: int, mode: int = 0o644) -> int:
@@ -241,10 +280,14 @@ def read_small(path: str, limit: int, kind: str) -> bytes:
         raise UserInputError(f"cannot read {path}: {e.strerror or e}") from None
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_json(path: str, limit: int = 1 << 20) -> object:
     """A small JSON file, bounded in bytes; an unreadable one is one message naming it."""
     raw = read_small(path, limit, "JSON config file")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise UserInputError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})"[:300]) from None

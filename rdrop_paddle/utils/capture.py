@@ -13,10 +13,11 @@ from typing import Callable, Iterator
 
 
 @contextlib.contextmanager
-def filtered_output(drop: Callable[[str], bool]) -> Iterator[None]:
+def filtered_output(drop: Callable[[str], bool], keep_on_failure: bool = True) -> Iterator[None]:
     """Run the block with file descriptors 1 and 2 captured; afterwards write back, each to
-    its own stream, every line for which ``drop`` is false — or every line, if the block
-    raised, so that nothing explaining a failure is lost."""
+    its own stream, every line for which ``drop`` is false — or, if the block raised and
+    ``keep_on_failure``, every line, so that nothing explaining a failure is lost (without it,
+    the caller's error message is the whole explanation)."""
     streams = ((1, sys.stdout), (2, sys.stderr))
     for _, stream in streams:
         stream.flush()
@@ -36,7 +37,7 @@ def filtered_output(drop: Callable[[str], bool]) -> Iterator[None]:
             tmp.seek(0)
             lines = tmp.read().decode(errors="replace").splitlines(keepends=True)
             tmp.close()
-            stream.writelines(line for line in lines if failed or not drop(line))
+            stream.writelines(line for line in lines if (failed and keep_on_failure) or not (failed or drop(line)))
             stream.flush()
 
 

@@ -44,23 +44,24 @@ class TextDataset(Dataset):
         return pad([cls_sep] * batch, self.pad_id), np.zeros([batch], np.int64)
 
 
-def read_splits(name: str, root: str, task: str, skip_bad: bool):
-    """``(train, dev, class names)`` of text source ``name`` (``Data.name``)."""
+def read_splits(name: str, root: str, task: str, skip_bad: bool, allow_outside: bool = False):
+    """``(train, dev, class names)`` of text source ``name`` (``Data.name``); every file inside
+    ``root`` unless ``allow_outside``."""
     if name == "text_folder":
-        return text_folder(root, skip_bad)
+        return text_folder(root, skip_bad, allow_outside)
     if name == "glue":
-        return glue(root, task.lower(), skip_bad)
+        return glue(root, task.lower(), skip_bad, allow_outside)
     if name == "clue":
-        return clue(root, task.lower(), skip_bad)
+        return clue(root, task.lower(), skip_bad, allow_outside)
     raise UserInputError(f"Data.name {name!r} is not a text source ({', '.join(SOURCES)})")
 
 
 def build_text_datasets(name: str, root: str, task: str, tokenizer: Tokenizer, max_seq_len: int,
-                        skip_bad: bool = False) -> tuple[TextDataset, TextDataset]:
+                        skip_bad: bool = False, allow_outside: bool = False) -> tuple[TextDataset, TextDataset]:
     """The (train, dev) :class:`TextDataset` of a text source, tokenised to ``max_seq_len``."""
     if not root or not os.path.isdir(root):
         raise UserInputError(f"Data.root {root!r} is not a folder (Data.name {name})")
-    train, dev, names = read_splits(name, root, task, skip_bad)
+    train, dev, names = read_splits(name, root, task, skip_bad, allow_outside)
     sets = []
     for split in (train, dev):
         ds = TextDataset(tokenizer.encode(split.texts, split.pairs, max_seq_len), split.labels, names,

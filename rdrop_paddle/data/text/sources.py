@@ -20,10 +20,13 @@ from typing import Optional
 
 import numpy as np
 
+from rdrop_paddle.config.schema import MAX_CLASSES
+from rdrop_paddle.data.entries import DataRoot, check_regular
 from rdrop_paddle.errors import UserInputError
 
 MAX_FILE_BYTES = 4 << 30
 MAX_LINE_CHARS = 1 << 20
+MAX_LINE_BYTES = 4 * MAX_LINE_CHARS  # UTF-8: at most 4 bytes a character
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,21 +65,34 @@ class _BadLine(Exception):
     pass
 
 
-def _lines(path: str):
-    """``(number, text)`` of each line of ``path``, decoded as UTF-8 (a BOM dropped)."""
-    if not os.path.isfile(path):
+def _lines(path: str, root: DataRoot):
+    """``(number, raw bytes)`` of each line of regular file ``path`` inside ``root`` (a BOM
+    dropped); a line is read at most :data:`MAX_LINE_BYTES` at a time, so a file without
+    line ends never comes into memory whole (its line is one ``_BadLine``)."""
+    root.check(path)
+    if not os.path.exists(path):
         raise UserInputError(f"{path}: no such file")
+    check_regular(path)
     if os.path.getsize(path) > MAX_FILE_BYTES:
         raise UserInputError(f"{path}: larger than {MAX_FILE_BYTES >> 30} GiB")
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        number = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the long line, skipped in bounded pieces
+                yield number, None
+                continue
             raw = raw.rstrip(b"\r\n")
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             yield number, raw
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw) -> str:
+    if raw is None:
+        raise _BadLine(f"longer than {MAX_LINE_BYTES:,} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -86,10 +102,18 @@ def _decode(raw: bytes) -> str:
     return text
 
 
-def _read(path: str, parse, skip_bad: bool) -> TextSplit:
+def _check_text(text: str) -> None:
+    """A text the tokenizer can take: valid Unicode (a JSON ``\\ud800`` escape is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _BadLine(f"a lone surrogate {text[e.start]!r} at character {e.start + 1} (not valid Unicode)") from None
+
+
+def _read(path: str, parse, skip_bad: bool, root: DataRoot) -> TextSplit:
     """Apply ``parse(number, raw) -> (text, pair, label index) | None`` to each line of ``path``."""
     texts, pairs, labels, skipped = [], [], [], []
-    for number, raw in _lines(path):
+    for number, raw in _lines(path, root):
         try:
             row = parse(number, raw)
             if row is None:
@@ -97,6 +121,9 @@ def _read(path: str, parse, skip_bad: bool) -> TextSplit:
             text, pair, label = row
             if not text.strip() or (pair is not None and not pair.strip()):
                 raise _BadLine("empty text")
+            for t in (text, pair):
+                if t is not None:
+                    _check_text(t)
         except _BadLine as e:
             if not skip_bad:
                 raise UserInputError(f"{path}:{number}: {e} (Data.skip_bad_lines: true skips such lines)") from None
@@ -118,25 +145,30 @@ def _index(classes: dict, label: str) -> int:
     return classes[label]
 
 
-def _class_list(path: str) -> list[str]:
-    names = []
-    for number, raw in _lines(path):
+def _class_list(path: str, root: DataRoot) -> list[str]:
+    names, seen = [], set()
+    for number, raw in _lines(path, root):
         try:
             name = _decode(raw).strip()
+            _check_text(name)
         except _BadLine as e:
             raise UserInputError(f"{path}:{number}: {e}") from None
-        if name in names:
-            raise UserInputError(f"{path}:{number}: label {name!r} is listed twice")
+        if name in seen:
+            raise UserInputError(f"{path}:{number}: label {name[:80]!r} is listed twice")
         if name:
             names.append(name)
+            seen.add(name)
+        if len(names) > MAX_CLASSES:
+            raise UserInputError(f"{path}: lists more than {MAX_CLASSES:,} labels (Model.num_classes' bound)")
     if not names:
         raise UserInputError(f"{path}: lists no labels")
     return names
 
 
-def text_folder(root: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[str]]:
+def text_folder(root: str, skip_bad: bool, allow_outside: bool = False) -> tuple[TextSplit, TextSplit, list[str]]:
     """PaddleNLP's folder: ``label.txt``, ``train.txt``, ``dev.txt``."""
-    names = _class_list(os.path.join(root, "label.txt"))
+    inside = DataRoot(root, allow_outside)
+    names = _class_list(os.path.join(root, "label.txt"), inside)
     classes = {n: i for i, n in enumerate(names)}
 
     def parse(_, raw):
@@ -145,11 +177,12 @@ def text_folder(root: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[s
             raise _BadLine(f"{len(cells) - 1} tabs; expected text<TAB>label or text_a<TAB>text_b<TAB>label")
         return cells[0], cells[1] if len(cells) == 3 else None, _index(classes, cells[-1].strip())
 
-    return (*(_read(os.path.join(root, f), parse, skip_bad) for f in ("train.txt", "dev.txt")), names)
+    return (*(_read(os.path.join(root, f), parse, skip_bad, inside) for f in ("train.txt", "dev.txt")), names)
 
 
-def glue(root: str, task: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[str]]:
+def glue(root: str, task: str, skip_bad: bool, allow_outside: bool = False) -> tuple[TextSplit, TextSplit, list[str]]:
     """A GLUE task's ``train.tsv`` and dev file."""
+    inside = DataRoot(root, allow_outside)
     if task not in GLUE:
         raise UserInputError(f"Data.task {task!r} is not a GLUE classification task ({', '.join(GLUE)})")
     spec = GLUE[task]
@@ -177,16 +210,17 @@ def glue(root: str, task: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, li
             pair = column(cells, spec.text_b) if spec.text_b is not None else None
             return column(cells, spec.text_a), pair, _index(classes, column(cells, spec.label).strip())
 
-        return _read(path, parse, skip_bad)
+        return _read(path, parse, skip_bad, inside)
 
     return read("train.tsv"), read(spec.dev), list(spec.labels)
 
 
-def clue(root: str, task: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, list[str]]:
+def clue(root: str, task: str, skip_bad: bool, allow_outside: bool = False) -> tuple[TextSplit, TextSplit, list[str]]:
     """A CLUE task's ``train.json`` and ``dev.json`` (JSON lines)."""
     if task not in CLUE:
         raise UserInputError(f"Data.task {task!r} is not a CLUE classification task ({', '.join(CLUE)})")
-    keys, (ids, names) = CLUE[task], _clue_classes(root)
+    inside = DataRoot(root, allow_outside)
+    keys, (ids, names) = CLUE[task], _clue_classes(root, inside)
 
     def parse(_, raw):
         obj = _json(raw)
@@ -195,29 +229,42 @@ def clue(root: str, task: str, skip_bad: bool) -> tuple[TextSplit, TextSplit, li
             raise _BadLine(f"no text field {' and '.join(k for k in keys if k)!r}")
         return values[0], values[1], _index(ids, str(values[2]))
 
-    return (*(_read(os.path.join(root, f), parse, skip_bad) for f in ("train.json", "dev.json")), names)
+    return (*(_read(os.path.join(root, f), parse, skip_bad, inside) for f in ("train.json", "dev.json")), names)
 
 
-def _clue_classes(root: str) -> tuple[dict, list[str]]:
+def _clue_classes(root: str, inside: DataRoot) -> tuple[dict, list[str]]:
     """Label ids to class indices, and class names: ``labels.json`` (``label``, ``label_desc``
     or ``label_des`` per line), else ``0`` and ``1``."""
     listing = os.path.join(root, "labels.json")
-    if not os.path.isfile(listing):
+    if not os.path.lexists(listing):
         return {"0": 0, "1": 1}, ["0", "1"]
-    split = _read(listing, lambda n, raw: _json_label(raw), False)
-    if len(set(split.texts)) != len(split.texts):
-        raise UserInputError(f"{listing}: a label is listed twice")
-    return {label: i for i, label in enumerate(split.texts)}, list(split.pairs)
+    ids: dict = {}
+    names: list[str] = []
+    for number, raw in _lines(listing, inside):
+        try:
+            label, desc = _json_label(raw)
+        except _BadLine as e:
+            raise UserInputError(f"{listing}:{number}: {e}") from None
+        if label in ids:
+            raise UserInputError(f"{listing}:{number}: label {label[:80]!r} is listed twice")
+        ids[label] = len(names)
+        names.append(desc)
+        if len(names) > MAX_CLASSES:
+            raise UserInputError(f"{listing}: lists more than {MAX_CLASSES:,} labels (Model.num_classes' bound)")
+    if not names:
+        raise UserInputError(f"{listing}: lists no labels")
+    return ids, names
 
 
-def text_class_names(name: str, root: str, task: str) -> list[str]:
+def text_class_names(name: str, root: str, task: str, allow_outside: bool = False) -> list[str]:
     """The class names of text source ``name`` without reading its data."""
+    inside = DataRoot(root, allow_outside)
     if name == "text_folder":
-        return _class_list(os.path.join(root, "label.txt"))
+        return _class_list(os.path.join(root, "label.txt"), inside)
     if name == "glue" and task.lower() in GLUE:
         return list(GLUE[task.lower()].labels)
     if name == "clue" and task.lower() in CLUE:
-        return _clue_classes(root)[1]
+        return _clue_classes(root, inside)[1]
     raise UserInputError(f"Data.task {task!r} is not a {name} task")
 
 
@@ -234,6 +281,8 @@ def _json(raw: bytes) -> dict:
 def _json_label(raw: bytes):
     obj = _json(raw)
     desc = obj.get("label_desc", obj.get("label_des"))
-    if not isinstance(obj.get("label"), (str, int)):
+    if not isinstance(obj.get("label"), (str, int)) or isinstance(obj.get("label"), bool):
         raise _BadLine("no label field")
-    return str(obj["label"]), desc if isinstance(desc, str) else str(obj["label"]), 0
+    name = desc if isinstance(desc, str) else str(obj["label"])
+    _check_text(name)
+    return str(obj["label"]), name

@@ -60,6 +60,8 @@ class Tokenizer:
         """``(ids, type_ids)`` of each text (or pair), truncated, not padded."""
         if max_length < 3 + (text_pairs is not None):
             raise UserInputError(f"max_length {max_length} leaves no room for the text")
+        for i, text in enumerate(list(texts) + list(text_pairs or [])):
+            check_text(text, f"text {i % len(texts) + 1}" if texts else "a text")
         self._tok.enable_truncation(max_length, strategy="longest_first")
         self._tok.no_padding()
         inputs = list(texts) if text_pairs is None else list(zip(texts, text_pairs))
@@ -70,6 +72,23 @@ class Tokenizer:
         if isinstance(texts, str):
             texts, text_pairs = [texts], None if text_pairs is None else [text_pairs]
         return pad(self.encode(texts, text_pairs, max_length), self.pad_id)
+
+
+def check_text(text: str, what: str) -> None:
+    """A text the tokenizer may take: a string of valid Unicode (no lone surrogate, as a
+    ``\\ud800`` JSON escape or an undecodable command-line byte gives) of at most
+    :data:`~rdrop_paddle.data.text.sources.MAX_LINE_CHARS` characters."""
+    from rdrop_paddle.data.text.sources import MAX_LINE_CHARS
+
+    if not isinstance(text, str):
+        raise UserInputError(f"{what} is a {type(text).__name__}, not text")
+    if len(text) > MAX_LINE_CHARS:
+        raise UserInputError(f"{what} is longer than {MAX_LINE_CHARS:,} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UserInputError(f"{what} holds a lone surrogate {text[e.start]!r} at character {e.start + 1} "
+                             f"(not valid Unicode: undecodable bytes?)") from None
 
 
 def pad(encoded: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int = 0) -> dict[str, np.ndarray]:
