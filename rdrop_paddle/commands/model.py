@@ -9,10 +9,11 @@ import paddle
 from rdrop_paddle.config.schema import Config, ModelConfig
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, load_paddle
+from rdrop_paddle.io.tokenizer_files import TOKENIZER_FILES
 from rdrop_paddle.models import build_model
 
 TEXT_MODELS = ("bert", "ernie")  # Model.name of a text classifier; its config.json says the size
-TEXT_FILES = ("config.json", "vocab.txt", "tokenizer_config.json")  # a run keeps them beside its weights
+TEXT_FILES = ("config.json", *TOKENIZER_FILES)  # a run keeps them beside its weights
 
 
 def is_text(cfg: ModelConfig) -> bool:

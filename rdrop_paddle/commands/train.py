@@ -92,11 +92,11 @@ def check_data(train_set, val_set, cfg: Config, in_chans: int, micro: int = 1) -
     for split, ds in (("training", train_set), ("validation", val_set)):
         if len(ds) == 0:
             raise UserInputError(f"the {split} set is empty; nothing was written")
+    if in_chans:
+        check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
     if micro > len(train_set):
         raise UserInputError(f"Data.batch_size {cfg.Data.batch_size:,} gives {micro:,} samples per card and step, more "
                              f"than the {len(train_set):,} of the training set; lower it (nothing was written)")
-    if in_chans:
-        check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
 
 
 def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -> Progress:

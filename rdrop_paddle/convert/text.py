@@ -1,10 +1,10 @@
 """Hugging Face BERT / ERNIE folders -> a Paddle text folder (``tools/convert_weights.py --format hf``).
 
-``HF_DIR`` holds ``config.json`` (``model_type`` bert or ernie), ``model.safetensors`` or
-``pytorch_model.bin`` (read by the package's own parsers: no code runs) and ``vocab.txt``;
-``OUT_DIR`` gets ``model.pdparams``, ``config.json``, ``vocab.txt`` and
-``tokenizer_config.json`` (``do_lower_case``), which :func:`rdrop_paddle.models.from_pretrained`
-and :meth:`rdrop_paddle.data.text.Tokenizer.from_pretrained` read.  Everything is checked
+``HF_DIR`` holds ``config.json`` (``model_type`` bert or ernie), weights in any layout
+``save_pretrained`` writes (:mod:`~rdrop_paddle.convert.shards`) and the tokenizer files
+(``tokenizer.json`` and/or ``vocab.txt``, ``tokenizer_config.json``); ``OUT_DIR`` gets
+``model.pdparams``, ``config.json`` and the same tokenizer files, which
+:func:`rdrop_paddle.models.from_pretrained` and :meth:`rdrop_paddle.data.text.Tokenizer.from_pretrained` read.  Everything is checked
 before anything is written, and the folder appears whole or not at all.
 """
 from __future__ import annotations
@@ -15,13 +15,12 @@ import tempfile
 
 import numpy as np
 
-from rdrop_paddle.convert.readers import load_checkpoint
+from rdrop_paddle.convert.shards import read_hf_weights
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, read_json
-from rdrop_paddle.io.vocab import do_lower_case, read_vocab
+from rdrop_paddle.io.tokenizer_files import TOKENIZER_FILES, read_settings, token_count
 from rdrop_paddle.models.bert_config import TextConfig, parse_config
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pdparams")
 _DROPPED = ("cls.", "lm_head.", "qa_outputs.")  # pre-training and other task heads
 _BUFFERS = ("position_ids", "token_type_ids")  # integer buffers older transformers saved, not weights
 
@@ -52,39 +51,41 @@ def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
                        f"{target['classifier.bias'][0]}: the head starts fresh")
         for k in head:
             del state[k]
-    needed = {k: v for k, v in target.items() if k in state or not k.startswith("classifier.")}
+    fresh = sorted(k for k in target if k not in state and k.startswith(("classifier.", f"{base}.pooler.")))
+    if fresh:
+        notices.append(f"the checkpoint has no {', '.join(fresh)}: {'they start' if len(fresh) > 1 else 'it starts'} "
+                       f"fresh (train before use)")
+    needed = {k: v for k, v in target.items() if k not in fresh}
     check_fits({k: tuple(v.shape) for k, v in state.items()}, needed, "the weights")
     return state, notices
 
 
-def _weights_file(src: str) -> str:
-    for name in WEIGHT_FILES:
-        if os.path.isfile(os.path.join(src, name)):
-            return os.path.join(src, name)
-    raise UserInputError(f"{src}: no weights file ({', '.join(WEIGHT_FILES)})")
-
-
-def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[str], bool, list[str]]:
-    """Config, float32 weights, vocab, ``do_lower_case`` and notices of a Hugging Face (or
-    converted) folder, all checked against each other."""
+def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[str]]:
+    """Config, float32 weights and notices of a Hugging Face (or converted) folder, checked
+    against each other and against its tokenizer files."""
     config_path = os.path.join(src, "config.json")
     cfg = parse_config(read_json(config_path), config_path)
-    weights_path = _weights_file(src)
-    state = {k: v for k, v in load_checkpoint(weights_path).items() if not k.endswith(_BUFFERS)}
+    weights_path, state = read_hf_weights(src)
+    state = {k: v for k, v in state.items() if not k.endswith(_BUFFERS)}
     state, cast = as_weights(state, {k: np.float32 for k in state}, weights_path)
     bad = next((k for k, v in state.items() if not np.isfinite(v).all()), None)
     if bad is not None:
         raise UserInputError(f"{weights_path}: {bad} holds NaN or infinite values; nothing was written")
-    vocab = read_vocab(os.path.join(src, "vocab.txt"))
-    if len(vocab) > cfg.vocab_size:
-        raise UserInputError(f"{os.path.join(src, 'vocab.txt')}: {len(vocab)} tokens but config.json's vocab_size "
-                             f"is {cfg.vocab_size} (the embedding has no row for the ids above it)")
-    return cfg, state, vocab, do_lower_case(src), [cast] if cast else []
+    if not any(os.path.lexists(os.path.join(src, name)) for name in ("tokenizer.json", "vocab.txt")):
+        raise UserInputError(f"{src}: no tokenizer.json or vocab.txt (the model's tokenizer is needed)")
+    tokens = token_count(src)
+    read_settings(src)  # a tokenizer_config.json that does not parse stops here, not at training
+    if tokens > cfg.vocab_size:
+        source = "tokenizer.json" if os.path.lexists(os.path.join(src, "tokenizer.json")) else "vocab.txt"
+        raise UserInputError(f"{os.path.join(src, source)}: the tokenizer has {tokens} token ids but config.json's vocab_size is "
+                             f"{cfg.vocab_size} (the embedding has no row for the ids above it)")
+    return cfg, state, [cast] if cast else []
 
 
 def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
     """Convert HF folder ``src`` into Paddle folder ``out`` (must not exist or be empty);
-    ``num_classes`` 0 keeps the checkpoint's head (or none).  Returns notices."""
+    ``num_classes`` 0 keeps the checkpoint's head (or none).  The tokenizer files are kept as
+    they are; ``config.json`` keeps ``id2label``/``label2id``.  Returns notices."""
     import paddle
 
     from rdrop_paddle.io import make_folder, save_paddle, write_json
@@ -92,12 +93,13 @@ def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
 
     if os.path.islink(out) or (os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out))):
         raise UserInputError(f"--out {out} exists and is not an empty folder; nothing was written")
-    cfg, source, vocab, lower, notices = read_text_folder(src)
+    cfg, source, notices = read_text_folder(src)
     head = source.get("classifier.bias")
     classes = num_classes or (int(head.shape[0]) if head is not None and head.ndim == 1 else 2)
     with paddle.LazyGuard():
         target = {k: tuple(v.shape) for k, v in TextClassifier(cfg, classes).state_dict().items()}
     state, more = convert_text_state_dict(source, cfg, target)
+    labels = label_names(read_json(os.path.join(src, "config.json")), classes)
     parent = os.path.dirname(os.path.abspath(out))
     make_folder(parent, "the folder of --out")
     try:
@@ -106,10 +108,10 @@ def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
         raise UserInputError(f"cannot write in {parent}: {e.strerror or e}; nothing was written") from None
     try:
         save_paddle({k: paddle.to_tensor(v) for k, v in state.items()}, os.path.join(stage, "model.pdparams"))
-        write_json(cfg.to_dict(), os.path.join(stage, "config.json"))
-        write_json({"do_lower_case": lower}, os.path.join(stage, "tokenizer_config.json"))
-        with open(os.path.join(stage, "vocab.txt"), "w", encoding="utf-8") as f:
-            f.write("\n".join(vocab) + "\n")
+        write_json({**cfg.to_dict(), **labels}, os.path.join(stage, "config.json"))
+        for name in TOKENIZER_FILES:
+            if os.path.isfile(os.path.join(src, name)):
+                shutil.copyfile(os.path.join(src, name), os.path.join(stage, name))
         try:
             if os.path.isdir(out):
                 os.rmdir(out)  # empty (checked above)
@@ -119,3 +121,18 @@ def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return notices + more
+
+
+def label_names(config: dict, classes: int) -> dict:
+    """``config.json``'s ``id2label`` and ``label2id`` when they name the ``classes`` classes
+    (transformers' ``LABEL_i`` placeholders included), checked; else nothing."""
+    id2label = config.get("id2label") if isinstance(config, dict) else None
+    if not isinstance(id2label, dict) or len(id2label) != classes:
+        return {}
+    try:
+        names = [id2label[str(i)] for i in range(classes)]
+    except KeyError:
+        return {}
+    if not all(isinstance(n, str) and 0 < len(n) <= 200 for n in names) or len(set(names)) != classes:
+        return {}
+    return {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}

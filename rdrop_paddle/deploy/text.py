@@ -18,11 +18,11 @@ from rdrop_paddle.deploy.export import write_staged
 from rdrop_paddle.deploy.onnx import export_onnx
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import read_json, write_json
+from rdrop_paddle.io.tokenizer_files import TOKENIZER_FILES
 from rdrop_paddle.utils.capture import filtered_output
 
 TASK = "text_classification"
 INPUTS = ("input_ids", "token_type_ids")
-TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json")
 
 
 class _Exported(paddle.nn.Layer):
@@ -45,7 +45,7 @@ def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names
     tokenizer = Tokenizer.from_pretrained(text_dir)  # checks vocab.txt before anything is written
     arch = model.config
     _check_tables({"vocab_size": arch.vocab_size, "max_position_embeddings": arch.max_position_embeddings,
-                   "max_seq_len": max_seq_len}, len(tokenizer.vocab), os.path.join(text_dir, "vocab.txt"))
+                   "max_seq_len": max_seq_len}, tokenizer.vocab_size, text_dir)
 
     def write(staging: str) -> None:
         model.eval()
@@ -81,7 +81,7 @@ def _check_tables(cfg: dict, tokens: int, path: str) -> None:
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise UserInputError(f"{path}: {key} {str(value)[:40]!r} is not a positive integer")
     if vocab is not None and tokens > vocab:
-        raise UserInputError(f"{path}: the tokenizer has {tokens:,} tokens but the model's vocab_size is "
+        raise UserInputError(f"{path}: the tokenizer has {tokens:,} token ids but the model's vocab_size is "
                              f"{vocab:,}: the embedding has no row for the ids above it")
     if positions is not None and cfg["max_seq_len"] > positions:
         raise UserInputError(f"{path}: max_seq_len {cfg['max_seq_len']} is longer than the model's "
@@ -100,7 +100,7 @@ class TextPredictor:
                 and 2 < length <= 1 << 16 and cfg.get("output") in ("logits", "probabilities")):
             raise UserInputError(f"{os.path.join(model_dir, CONFIG)}: not a text classifier's config")
         self.cfg, self.tokenizer = cfg, Tokenizer.from_pretrained(model_dir)
-        _check_tables(cfg, len(self.tokenizer.vocab), os.path.join(model_dir, CONFIG))
+        _check_tables(cfg, self.tokenizer.vocab_size, os.path.join(model_dir, CONFIG))
         from rdrop_paddle.deploy.predictor import session
 
         self.run = session(model_dir, backend, precision, "cpu", cpu_threads, mkldnn)

@@ -93,14 +93,14 @@ def check_inputs_fit(cfg: TextConfig, folder: str, max_seq_len: int, length_key:
     """The tokenizer of ``folder`` and sequences of ``max_seq_len`` fit ``cfg``'s tables: every
     token id below ``vocab_size``, every position below ``max_position_embeddings`` (else the
     embedding op fails, or a runtime without bounds checks answers silently wrong)."""
-    from rdrop_paddle.io.vocab import read_vocab
+    from rdrop_paddle.io.tokenizer_files import token_count
 
     where = os.path.join(folder, "config.json")
     if max_seq_len > cfg.max_position_embeddings:
         raise UserInputError(f"{length_key} {max_seq_len} is longer than the model's max_position_embeddings "
                              f"{cfg.max_position_embeddings} ({where})")
-    vocab = os.path.join(folder, "vocab.txt")
-    tokens = len(read_vocab(vocab)) if os.path.isfile(vocab) else 0
+    tokens = token_count(folder)
     if tokens > cfg.vocab_size:
-        raise UserInputError(f"{vocab} has {tokens:,} tokens but the model's vocab_size is "
+        source = "tokenizer.json" if os.path.lexists(os.path.join(folder, "tokenizer.json")) else "vocab.txt"
+        raise UserInputError(f"{os.path.join(folder, source)}: the tokenizer has {tokens:,} token ids but the model's vocab_size is "
                              f"{cfg.vocab_size:,} ({where}): the embedding has no row for the ids above it")
