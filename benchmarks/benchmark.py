@@ -23,10 +23,12 @@ import sys
 
 import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
 from rdrop_paddle.cpu import configure_environment
+from rdrop_paddle.cpu.info import cpu_info, environment_for
 from rdrop_paddle.utils import bench
 
 MODES = ["base", "rdrop_concat", "rdrop_twice", "eval"]
-EXPORTED = {"OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))), "MKL_DEBUG_CPU_TYPE": "5"}
+# what configure_environment sets on this CPU, exported before paddle loads (the library user's order)
+EXPORTED = {"OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))), **environment_for(cpu_info())}
 CELLS = (("paddle", "paddle", {}), ("torch", "torch", {}),
          ("glibc", "paddle", {"RDROP_MALLOC_TUNING": "0"}), ("paddle_first", "paddle_first", EXPORTED))
 
@@ -104,6 +106,7 @@ def worker(framework, model_name, mode, batch, warmup, repeats, steps, image_siz
         configure("cpu")
     else:
         from rdrop_paddle.cpu import configure_environment
+from rdrop_paddle.cpu.info import cpu_info, environment_for
 
         configure_environment()  # what the tools do before paddle loads
         if framework == "paddle":

@@ -30,11 +30,39 @@ def test_importing_the_package_changes_nothing():
     assert got == {"omp": None, "mkl": None, "paddle_loaded": False, "stride": None}
 
 
+def _vendor_id() -> str:
+    with open("/proc/cpuinfo") as fh:
+        return next(line.split(":")[1].strip() for line in fh if line.startswith("vendor_id"))
+
+
 def test_tools_order_sets_everything():
+    """MKL's AVX2 path is forced on AMD only: on Intel it would switch AVX-512 and AMX off."""
     got = _probe("from rdrop_paddle.cpu import configure_environment, configure_device\n"
                  "configure_environment()\nimport paddle\nconfigure_device('cpu')")
-    assert got == {"omp": str(len(os.sched_getaffinity(0))), "mkl": "5", "paddle_loaded": True,
-                   "stride": False}
+    assert got == {"omp": str(len(os.sched_getaffinity(0))),
+                   "mkl": "5" if _vendor_id() == "AuthenticAMD" else None, "paddle_loaded": True, "stride": False}
+
+
+INTEL = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu sse avx2 fma avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+"""
+AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu avx2 fma\n"
+
+
+def test_settings_follow_the_cpu():
+    from rdrop_paddle.cpu.info import environment_for, parse_cpuinfo
+
+    intel, amd = parse_cpuinfo(INTEL), parse_cpuinfo(AMD)
+    assert (intel.vendor, intel.model, intel.bf16) == ("intel", "Intel(R) Xeon(R) Platinum 8480+", True)
+    assert "amx_tile" in intel.flags and "avx512f" in intel.flags
+    assert environment_for(intel) == {}  # nothing that disables AVX-512 or AMX
+    assert (amd.vendor, amd.bf16, environment_for(amd)) == ("amd", False, {"MKL_DEBUG_CPU_TYPE": "5"})
+    assert parse_cpuinfo("").vendor == "other" and environment_for(parse_cpuinfo("")) == {}
 
 
 def test_paddle_imported_first_still_gets_the_runtime_flag():

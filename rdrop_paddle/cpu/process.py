@@ -1,8 +1,9 @@
 """Process settings that make Paddle's CPU build fast.
 
-- ``OMP_NUM_THREADS`` and ``MKL_DEBUG_CPU_TYPE=5``: Paddle's CPU wheel runs its matmuls on
-  one thread unless the first is set, and its bundled MKL takes a slow generic code path
-  on AMD processors unless the second is.  Both are read once, when paddle loads, so
+- ``OMP_NUM_THREADS`` and, on AMD only, ``MKL_DEBUG_CPU_TYPE=5``: Paddle's CPU wheel runs its
+  matmuls on one thread unless the first is set, and its bundled MKL takes a slow generic code
+  path on AMD processors unless the second is (on Intel it would switch AVX-512 off:
+  :mod:`~rdrop_paddle.cpu.info`).  Both are read once, when paddle loads, so
   :func:`configure_environment` must run before ``import paddle``; it only fills in
   variables the user has not exported.
 - ``FLAGS_use_stride_kernel``: Paddle 3 makes ``transpose``/``unbind`` return strided
@@ -50,7 +51,10 @@ def configure_environment() -> bool:
         return False
     _OMP_SET_HERE = "OMP_NUM_THREADS" not in os.environ
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
-    os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+    from rdrop_paddle.cpu.info import cpu_info, environment_for
+
+    for key, value in environment_for(cpu_info()).items():
+        os.environ.setdefault(key, value)
     return True
 
 

@@ -61,13 +61,13 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> str:
-    """CPU, cores, Python and the threading variables, for the header of a results table."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores; Python {platform.python_version()}; "
-            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-            f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}; {time.strftime('%Y-%m-%d')}")
+    """CPU (vendor, model, instruction sets), cores, Python and the variables the package sets,
+    for the header of a results table."""
+    from rdrop_paddle.cpu.info import cpu_info, environment_for
+
+    info = cpu_info()
+    cpu = info.model if info.model != "unknown CPU" else (platform.processor() or platform.machine())
+    variables = ["OMP_NUM_THREADS", *environment_for(info), "MKL_DEBUG_CPU_TYPE"]
+    shown = ", ".join(f"{k}={os.environ.get(k)}" for k in dict.fromkeys(variables))
+    return (f"{cpu} ({info.vendor}; {' '.join(info.flags) or 'no AVX2'}), {len(os.sched_getaffinity(0))} cores; "
+            f"Python {platform.python_version()}; {shown}; {time.strftime('%Y-%m-%d')}")
