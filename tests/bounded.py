@@ -9,7 +9,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from helpers import ROOT
+from helpers import ROOT, default_signals
 
 
 @dataclass
@@ -21,11 +21,6 @@ class Bounded:
     peak_mb: float
 
 
-def _reset_signals():
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-        signal.signal(signum, signal.SIG_DFL)
-
-
 def run_bounded(*args, timeout: float = 180, env=None, stdin=subprocess.DEVNULL) -> Bounded:
     """``python tools/X.py ARGS`` (``args[0]`` the tool) in a new session; a run past ``timeout``
     seconds is killed with its whole group and fails the test as a hang."""
@@ -35,7 +30,7 @@ def run_bounded(*args, timeout: float = 180, env=None, stdin=subprocess.DEVNULL)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdin=stdin, stdout=out, stderr=err, env=environment,
-                                start_new_session=True, preexec_fn=_reset_signals)
+                                start_new_session=True, preexec_fn=default_signals)
         reaped = False
         try:
             while True:

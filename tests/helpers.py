@@ -11,6 +11,15 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def test_cache() -> str:
+    """Where the suite keeps what it builds once and reuses (the Paddle 2.6 venv):
+    ``$RDROP_TEST_CACHE``, else ``~/.cache/rdrop_paddle/tests``."""
+    folder = os.environ.get("RDROP_TEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rdrop_paddle",
+                                                                  "tests")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None, env=None) -> subprocess.CompletedProcess:
     """``python tools/X.py ...`` or, with ``launch=N``, under ``paddle.distributed.launch``;
     ``env`` adds variables to this process's (None: removes one)."""
@@ -20,8 +29,35 @@ def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None, env=None)
         if log_dir:
             cmd += ["--log_dir", str(log_dir)]
     cmd += [os.path.join(ROOT, args[0])] + [str(a) for a in args[1:]]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None})
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_signals,
+                            env={k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None})
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:  # the tool's own children (launch's workers, DataLoader processes) too, on every path
+        kill_group(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def default_signals() -> None:
+    """In a test's child: SIGINT and SIGTERM as a terminal's shell leaves them, whatever the
+    suite was started with (``pytest &`` in a script sets SIGINT to ignored)."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc``'s process group (it was started in a session of its own) and reap it."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.wait()
 
 
 def train_ok(*args, launch: int = 0, log_dir=None, env=None) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ROOT, make_cifar100, one_error_line, run_tool, train_ok
+from helpers import ROOT, default_signals, make_cifar100, one_error_line, run_tool, train_ok
 from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.errors import UnsafeFileError
 from rdrop_paddle.io import load_paddle, load_pickle
@@ -164,7 +164,8 @@ def test_a_refusal_names_the_real_global():
 def _start(out, *extra):
     cmd = [sys.executable, f"{ROOT}/tools/train.py", *QUICK, "-o", f"Global.output_dir={out}",
            "-o", "Global.max_steps=100000", "-o", "Global.log_every=5", "-o", "Global.eval_every=100000", *extra]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)  # SIGINT as a terminal leaves it, even under `pytest &`
 
 
 def _wait_for_step(out, step, timeout=120):

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import ROOT, one_error_line, run_tool, train_ok
+from helpers import ROOT, default_signals, kill_group, one_error_line, run_tool, train_ok
 from hostile import safetensors_file, torch_view_pickle, torch_zip
 from rdrop_paddle.convert.readers import load_checkpoint
 from rdrop_paddle.errors import UserInputError
@@ -133,7 +133,7 @@ def test_pillow_warnings_stay_inside(tmp_path):
 
 
 @pytest.mark.parametrize("tool,args", [
-    ("tools/train.py", [*QUICK[:2], "-o", "Global.max_steps=300", "-o", "Global.log_every=1"]),
+    ("tools/train.py", [*QUICK[:2], "-o", "Global.max_steps=40", "-o", "Global.log_every=1"]),
     ("tools/infer.py", None),
 ])
 @pytest.mark.slow
@@ -147,7 +147,13 @@ def test_a_closed_pipe_ends_quietly(exported, tmp_path, tool, args):
     else:
         args = [*args, "-o", f"Global.output_dir={tmp_path / 'run'}"]
     cmd = f"{sys.executable} {ROOT}/{tool} {' '.join(args)} | head -2"
-    res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_signals)
+    try:  # a hang-guard, not a speed bound; the trainer is killed with its group whatever happens
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        kill_group(proc)
+    res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     assert "Traceback" not in res.stderr and "Logging error" not in res.stderr, res.stderr[-2000:]
     assert len(res.stdout.splitlines()) == 2
     if tool == "tools/train.py":  # the run goes on, logging to train.log
@@ -180,11 +186,15 @@ def test_a_signal_while_starting_is_one_line(tmp_path, signum, delay):
     core", or Paddle's C++ "Termination signal" block."""
     proc = subprocess.Popen([sys.executable, f"{ROOT}/tools/train.py", *QUICK[:2], "-o", "Global.max_steps=100000",
                              "-o", f"Global.output_dir={tmp_path / 'run'}"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_signals,  # as a terminal leaves them, even under `pytest &`
                             env={k: v for k, v in os.environ.items() if not k.startswith("OMP_")})
-    time.sleep(delay)
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        time.sleep(delay)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        kill_group(proc)  # never a 100,000-step trainer left running
     if _before_our_handler(stderr, proc.returncode, signum):
         assert stdout == "" and not (tmp_path / "run").exists(), stderr[-2000:]
         return

@@ -7,11 +7,10 @@ train, resume and evaluate as one run."""
 import os
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, test_cache
 
 pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
 
@@ -32,7 +31,7 @@ INSTALL = "pip install paddlepaddle==2.6.2 && pip install -r requirements.txt"  
 
 
 def _venv() -> str:
-    venv = os.path.join(tempfile.gettempdir(), "rdrop-paddle-2.6.2-venv")
+    venv = os.path.join(test_cache(), "paddle-2.6.2-venv")  # reused across runs (CONTRIBUTING.md)
     python = os.path.join(venv, "bin", "python")
     probe = subprocess.run([python, "-c", "import paddle; print(paddle.__version__)"], capture_output=True,
                            text=True) if os.path.exists(python) else None

@@ -118,3 +118,18 @@ def test_bad_input_writes_nothing(problem, demo, tmp_path):
     assert {"label": "train.txt:5: label 'cat'", "model_type": "is a bert model",
             "max_seq_len": "longer than the model's max_position_embeddings 128"}[problem] in line
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_eval_and_export_after_training_use_the_run_not_its_start(demo, tmp_path):
+    """The training command line (with Model.pretrained) run again through eval and export
+    takes the run's best weights, with a notice naming both files (issue 47)."""
+    out = tmp_path / "run"
+    train_ok(*_args(demo, out, "-o", "Global.max_steps=6", "-o", "Global.eval_every=6"))
+    res = run_tool("tools/eval.py", *_args(demo, out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    notice = next(line for line in res.stdout.splitlines() if line.startswith("notice:"))
+    assert str(out / "best.pdparams") in notice and str(demo / "bert_tiny") in notice
+    assert f"from {out / 'best.pdparams'}" in res.stdout
+    res = run_tool("tools/export_model.py", *_args(demo, out), "--out", tmp_path / "exported")
+    assert res.returncode == 0 and "holds a trained run" in res.stdout, res.stderr[-2000:]
+    assert json.loads((tmp_path / "exported" / "infer_cfg.json").read_text())["weights"] == str(out / "best.pdparams")

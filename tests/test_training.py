@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ROOT, one_error_line, run_tool, train_ok
+from helpers import ROOT, default_signals, one_error_line, run_tool, train_ok
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data.sampler import batch_plan
 from rdrop_paddle.engine import checkpoint
@@ -41,7 +41,8 @@ def _train(out, *extra, launch=0, log_dir=None, env=None):
 
 def _start(out, *extra):
     cmd = [sys.executable, f"{ROOT}/tools/train.py", *BASE, "-o", f"Global.output_dir={out}", *extra]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)  # SIGINT as a terminal leaves it, even under `pytest &`
 
 
 def _wait_for(path, text, timeout=120):

@@ -1,6 +1,7 @@
 """Evaluate a checkpoint: ``python tools/eval.py -c CONFIG [-o Model.pretrained=PATH] [--per-class]``.
 
-Without ``Model.pretrained`` it evaluates ``Global.output_dir/best_ema.pdparams`` if the run
+Without ``Model.pretrained`` (or when ``Global.output_dir`` holds a trained run: the run wins,
+with a notice naming both) it evaluates ``Global.output_dir/best_ema.pdparams`` if the run
 kept an EMA (``--no-ema``: ``best.pdparams``), else ``best.pdparams``; the last line printed
 is ``top1: X, top5: Y`` and ``Global.output_dir/metrics.json`` is written (strict JSON, with
 the class names and, with ``--per-class``, each class's accuracy, also printed as a table).  Under ``paddle.distributed.launch`` rank 0 alone reads the weights (other
@@ -12,7 +13,7 @@ import math
 import os
 
 from rdrop_paddle.commands.model import (best_weights, datasets_of, in_chans_of, load_weights, model_from_config,
-                                         text_dir, with_classes)
+                                         prefer_the_run, text_dir, with_classes)
 from rdrop_paddle.config.load import load_config
 from rdrop_paddle.config.schema import Config
 from rdrop_paddle.cpu import configure_device
@@ -28,6 +29,7 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
     """Load ``Model.pretrained`` (default: the run's best weights) and evaluate it."""
     dist.init(cfg.Global.device, cfg.Global.setup_timeout)
     configure_device(cfg.Global.device)
+    cfg = prefer_the_run(cfg, notice=print if dist.is_main() else (lambda _: None))
     path = best_weights(cfg, no_ema)
     weights = None
     with agreement.together():  # rank 0 alone reads the weights; a failing rank stops all

@@ -1,6 +1,7 @@
 """Export a checkpoint: ``python tools/export_model.py -c CONFIG --out DIR [--onnx]``.
 
-Loads ``Model.pretrained`` (default: the run's ``best_ema.pdparams`` if it kept an EMA and
+Loads ``Model.pretrained`` (unless ``Global.output_dir`` holds a trained run, which wins with a
+notice; default: the run's ``best_ema.pdparams`` if it kept an EMA and
 ``--no-ema`` is not given, else ``best.pdparams``) into the eval-mode model and writes the
 inference files of the installed Paddle plus ``infer_cfg.json`` (image size, normalisation,
 evaluation resize and ``crop_pct``, class names) into ``--out``; with ``--onnx`` also
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import os
 
-from rdrop_paddle.commands.model import best_weights, is_text, load_weights, model_from_config, text_dir, with_classes
+from rdrop_paddle.commands.model import (best_weights, is_text, load_weights, model_from_config, prefer_the_run,
+                                         text_dir, with_classes)
 from rdrop_paddle.config.load import load_config
 from rdrop_paddle.data import class_names
 from rdrop_paddle.errors import UserInputError
@@ -40,7 +42,7 @@ def run(args) -> None:
 
     from rdrop_paddle.deploy.export import export
 
-    cfg = load_config(args.config, args.override)
+    cfg = prefer_the_run(load_config(args.config, args.override))
     if args.precision == "int8":
         from rdrop_paddle.deploy.quantize import check_int8_export
 

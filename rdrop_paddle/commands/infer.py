@@ -57,6 +57,7 @@ def infer_text(args) -> None:
                               args.precision)
     results = predictor.predict(texts, args.topk, args.batch_size)
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
+    replaced = os.path.isfile(args.out)
     write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
     k = min(args.topk, len(results[0]["topk"]))
     print(f"| text | {' | '.join(f'top-{i + 1}' for i in range(k))} |\n| --- |" + " --- |" * k)
@@ -64,7 +65,7 @@ def infer_text(args) -> None:
         text = " ".join(r["text"].split())
         cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
         print(f"| {printable(text[:60]) + ('...' if len(text) > 60 else '')} | {cells} |")
-    print(f"wrote {printable(args.out)}")
+    print(f"wrote {printable(args.out)}" + (" (replacing the previous predictions)" if replaced else ""))
 
 
 def run(args) -> None:
@@ -100,6 +101,7 @@ def run(args) -> None:
         print(report(timing, os.path.basename(os.path.normpath(args.model_dir)), args.backend, threads,
                      args.enable_mkldnn, args.precision))
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
+    replaced = os.path.isfile(args.out)
     write_json({"model_dir": args.model_dir, "predictions": results, **({"benchmark": timing} if timing else {})},
                args.out)
     if skipped:
@@ -112,4 +114,4 @@ def run(args) -> None:
     for r in results:
         cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
         print(f"| {printable(os.path.basename(r['image']))} | {cells} |")
-    print(f"wrote {printable(args.out)}")
+    print(f"wrote {printable(args.out)}" + (" (replacing the previous predictions)" if replaced else ""))

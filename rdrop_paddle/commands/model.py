@@ -76,6 +76,23 @@ def with_classes(cfg: Config, class_names: list[str]) -> Config:
     return dataclasses.replace(cfg, Model=dataclasses.replace(cfg.Model, num_classes=len(class_names)))
 
 
+def prefer_the_run(cfg: Config, notice=print) -> Config:
+    """``cfg`` for evaluation and export: when ``Global.output_dir`` holds a trained run
+    (``best.pdparams``) and ``Model.pretrained`` is also given — the command line the run was
+    trained with — the run's weights are used, not the ones it started from, with a notice
+    naming both (``Model.pretrained`` is cleared)."""
+    best = os.path.join(cfg.Global.output_dir, "best.pdparams")
+    if not cfg.Model.pretrained or not os.path.isfile(best):
+        return cfg
+    run = os.path.realpath(cfg.Global.output_dir)
+    if os.path.commonpath([os.path.realpath(cfg.Model.pretrained), run]) == run:
+        return cfg  # weights of the run itself (a checkpoint, best_ema.pdparams): as asked
+    notice(f"notice: Global.output_dir {cfg.Global.output_dir} holds a trained run: using its best weights "
+           f"({best}), not Model.pretrained {cfg.Model.pretrained}, which the run started from (to use "
+           f"{cfg.Model.pretrained} itself, point Global.output_dir elsewhere)")
+    return dataclasses.replace(cfg, Model=dataclasses.replace(cfg.Model, pretrained=""))
+
+
 def best_weights(cfg: Config, no_ema: bool = False) -> str:
     """``Model.pretrained``, else the run's best weights: for a run that kept an EMA (unless
     ``no_ema``) those that scored best at its best evaluation, ``best_ema.pdparams`` or
