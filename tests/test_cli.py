@@ -35,7 +35,7 @@ def test_every_option_has_a_help_text(command):
 def test_convert_formats_are_the_converters():
     from rdrop_paddle.convert import FORMATS
 
-    assert set(arguments.CONVERT_FORMATS) == {"auto", "x2paddle", *FORMATS}
+    assert set(arguments.CONVERT_FORMATS) == {"auto", "x2paddle", "paddlenlp", *FORMATS}
 
 
 def test_no_paddle_start_up_notices_unless_the_user_set_the_threads(tmp_path):

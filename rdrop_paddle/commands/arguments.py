@@ -9,8 +9,8 @@ import os
 DEMO_IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo_images")
 ALIGN_STEPS = ("forward", "dropout_sites", "loss", "backward", "lr", "metric", "data", "train", "inference",
                "text_tokenizer", "text_forward", "text_loss", "text_train")
-# rdrop_paddle.convert.FORMATS (a test checks they agree), plus the traced route
-CONVERT_FORMATS = ("auto", "npz", "rdrop", "hf", "timm", "paddleclas", "x2paddle")
+# rdrop_paddle.convert.FORMATS (a test checks they agree), plus the traced route and PaddleNLP's text folders
+CONVERT_FORMATS = ("auto", "npz", "rdrop", "hf", "timm", "paddleclas", "x2paddle", "paddlenlp")
 
 
 def config_parser(description: str) -> argparse.ArgumentParser:
@@ -143,7 +143,8 @@ def convert() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Convert PyTorch, JAX or PaddleClas ViT weights to a Paddle state "
                                             "dict, or a Hugging Face BERT/ERNIE folder to a Paddle text folder.")
     p.add_argument("--src", required=True, help=".npz, .pth/.pt/.bin, .safetensors or .pdparams file; or a "
-                                                "Hugging Face folder (config.json, weights, vocab.txt) with --format hf")
+                                                "Hugging Face folder (config.json, weights, tokenizer files) with --format hf, or a "
+                                                "PaddleNLP one (model_state.pdparams) with --format paddlenlp")
     p.add_argument("--format", default="auto", choices=CONVERT_FORMATS, help="source layout (default: detected)")
     p.add_argument("--model", default="vit_base_patch16_224", help="target model name")
     p.add_argument("--num-classes", type=int, default=None,

@@ -4,6 +4,7 @@ BERT/ERNIE folder to a Paddle text folder.
     python tools/convert_weights.py --src ViT-B_16.npz --format auto \\
         --model vit_base_patch16_384 --num-classes 100 --out vit_b16_384_c100.pdparams
     python tools/convert_weights.py --format hf --src bert-base-uncased/ --out bert_paddle/
+    python tools/convert_weights.py --format paddlenlp --src ernie-3.0-medium-zh/ --out ernie3_medium/
 """
 from __future__ import annotations
 
@@ -24,12 +25,18 @@ def run(args) -> None:
     if os.path.isdir(args.src):
         from rdrop_paddle.convert.text import convert_text_folder
 
-        if args.format not in ("hf", "auto"):
-            raise UserInputError(f"--src {args.src} is a folder: a Hugging Face text model (--format hf), "
-                                 f"not --format {args.format}")
+        from rdrop_paddle.convert.paddlenlp import WEIGHTS, is_paddlenlp_folder
+
+        if args.format not in ("hf", "paddlenlp", "auto"):
+            raise UserInputError(f"--src {args.src} is a folder: a Hugging Face or PaddleNLP text model (--format hf "
+                                 f"or paddlenlp), not --format {args.format}")
+        if args.format == "paddlenlp" and not is_paddlenlp_folder(args.src):
+            raise UserInputError(f"--src {args.src} has no {WEIGHTS}; not a PaddleNLP checkpoint folder")
+        if args.format == "hf" and is_paddlenlp_folder(args.src):
+            raise UserInputError(f"--src {args.src} holds PaddleNLP's {WEIGHTS}: use --format paddlenlp (or auto)")
         for notice in convert_text_folder(args.src, args.out, args.num_classes or 0):
             print(f"notice: {notice}")
-        print(f"wrote {args.out}: model.pdparams, config.json, vocab.txt ({time.perf_counter() - start:.1f}s)")
+        print(f"wrote {args.out}: {', '.join(sorted(os.listdir(args.out)))} ({time.perf_counter() - start:.1f}s)")
         return
     if args.num_classes is None:
         raise UserInputError("--num-classes is required when converting a ViT checkpoint")

@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from rdrop_paddle.convert.paddlenlp import is_paddlenlp_folder, read_paddlenlp_folder
 from rdrop_paddle.convert.shards import read_hf_weights
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, read_json
@@ -25,12 +26,12 @@ _DROPPED = ("cls.", "lm_head.", "qa_outputs.")  # pre-training and other task he
 _BUFFERS = ("position_ids", "token_type_ids")  # integer buffers older transformers saved, not weights
 
 
-def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
-                            target: dict[str, tuple]) -> tuple[dict[str, np.ndarray], list[str]]:
+def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig, target: dict[str, tuple],
+                            transposed: bool = True) -> tuple[dict[str, np.ndarray], list[str]]:
     """A transformers BERT/ERNIE state dict -> :class:`~rdrop_paddle.models.bert.TextClassifier`
     keys: the encoder under ``{model_type}.``, LayerNorm ``gamma``/``beta`` renamed, Linear
-    weights transposed to Paddle's ``[in, out]``; pre-training heads and ``position_ids``
-    dropped.  ``target`` gives the model's shapes; a classifier of another size is left out
+    weights transposed to Paddle's ``[in, out]`` (``transposed=False``: they already are, as
+    PaddleNLP's); pre-training heads and ``position_ids`` dropped.  ``target`` gives the model's shapes; a classifier of another size is left out
     (initialised fresh, with a notice); any other missing or mis-shaped key is an error."""
     base, state, notices = cfg.model_type, {}, []
     encoder_parts = ("embeddings.", "encoder.", "pooler.")
@@ -39,7 +40,7 @@ def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
             continue
         name = f"{base}.{key}" if key.startswith(encoder_parts) else key
         name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-        if value.ndim == 2 and name.endswith(".weight") and "_embeddings." not in name:
+        if transposed and value.ndim == 2 and name.endswith(".weight") and "_embeddings." not in name:
             value = np.ascontiguousarray(value.T)
         state[name] = value
     head = [k for k in ("classifier.weight", "classifier.bias") if k in state]
@@ -63,9 +64,13 @@ def convert_text_state_dict(source: dict[str, np.ndarray], cfg: TextConfig,
 def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[str]]:
     """Config, float32 weights and notices of a Hugging Face (or converted) folder, checked
     against each other and against its tokenizer files."""
-    config_path = os.path.join(src, "config.json")
-    cfg = parse_config(read_json(config_path), config_path)
-    weights_path, state = read_hf_weights(src)
+    if is_paddlenlp_folder(src):
+        cfg, state = read_paddlenlp_folder(src)
+        weights_path = os.path.join(src, "model_state.pdparams")
+    else:
+        config_path = os.path.join(src, "config.json")
+        cfg = parse_config(read_json(config_path), config_path)
+        weights_path, state = read_hf_weights(src)
     state = {k: v for k, v in state.items() if not k.endswith(_BUFFERS)}
     state, cast = as_weights(state, {k: np.float32 for k in state}, weights_path)
     bad = next((k for k, v in state.items() if not np.isfinite(v).all()), None)
@@ -83,7 +88,7 @@ def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[
 
 
 def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
-    """Convert HF folder ``src`` into Paddle folder ``out`` (must not exist or be empty);
+    """Convert a Hugging Face (or PaddleNLP: :mod:`~rdrop_paddle.convert.paddlenlp`) folder ``src`` into Paddle folder ``out`` (must not exist or be empty);
     ``num_classes`` 0 keeps the checkpoint's head (or none).  The tokenizer files are kept as
     they are; ``config.json`` keeps ``id2label``/``label2id``.  Returns notices."""
     import paddle
@@ -98,8 +103,9 @@ def convert_text_folder(src: str, out: str, num_classes: int = 0) -> list[str]:
     classes = num_classes or (int(head.shape[0]) if head is not None and head.ndim == 1 else 2)
     with paddle.LazyGuard():
         target = {k: tuple(v.shape) for k, v in TextClassifier(cfg, classes).state_dict().items()}
-    state, more = convert_text_state_dict(source, cfg, target)
-    labels = label_names(read_json(os.path.join(src, "config.json")), classes)
+    state, more = convert_text_state_dict(source, cfg, target, transposed=not is_paddlenlp_folder(src))
+    config_path = os.path.join(src, "config.json")
+    labels = label_names(read_json(config_path), classes) if os.path.isfile(config_path) else {}
     parent = os.path.dirname(os.path.abspath(out))
     make_folder(parent, "the folder of --out")
     try:
