@@ -38,13 +38,15 @@ def test_convert_formats_are_the_converters():
     assert set(arguments.CONVERT_FORMATS) == {"auto", "x2paddle", "paddlenlp", *FORMATS}
 
 
-def test_no_paddle_start_up_notices_unless_the_user_set_the_threads(tmp_path):
+def test_no_paddle_start_up_notices_whoever_set_the_threads(tmp_path):
+    """Paddle's OMP_NUM_THREADS warning (about data parallel and OpenBLAS) is noise for a CPU run
+    with MKL, whether the tool or the user chose the value (issue 47)."""
     args = ["-c", "configs/quickstart.yaml", "-o", "Global.max_steps=2", "-o", f"Global.output_dir={tmp_path / 'a'}"]
     quiet = run_tool("tools/train.py", *args, env={"OMP_NUM_THREADS": None})
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     args[-1] = f"Global.output_dir={tmp_path / 'b'}"
-    chosen = run_tool("tools/train.py", *args, env={"OMP_NUM_THREADS": "2"})  # the user's choice: Paddle's word stays
-    assert chosen.returncode == 0 and "PLEASE USE OMP_NUM_THREADS WISELY" in chosen.stderr
+    chosen = run_tool("tools/train.py", *args, env={"OMP_NUM_THREADS": "2"})
+    assert chosen.returncode == 0 and chosen.stderr == "", chosen.stderr
 
 
 SWITCHES = {"infer": ["--benchmark", "--enable-mkldnn"], "export": ["--onnx", "--add-softmax", "--no-ema"],

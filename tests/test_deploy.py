@@ -38,7 +38,8 @@ def test_exported_predictions_equal_evaluation(exported, tmp_path):
     res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--topk", 3,
                    "--out", tmp_path / "pred.json")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.splitlines()[0] == "| image | top-1 | top-2 | top-3 |"
+    lines = res.stdout.splitlines()  # --backend auto without inference.onnx: Paddle Inference, named
+    assert lines[0].startswith("backend: paddle (--backend auto") and lines[1] == "| image | top-1 | top-2 | top-3 |"
     predictions = json.loads((tmp_path / "pred.json").read_text())["predictions"]
     assert len(predictions) == len(labels) == 359
     top1 = 100.0 * np.mean([p["topk"][0]["class"] == y for p, y in zip(predictions, labels)])
@@ -120,6 +121,13 @@ def test_onnx_runtime_predicts_as_paddle_inference(exported, tmp_path):
     assert logits["paddle"].shape == (len(labels), 10)
     np.testing.assert_allclose(logits["onnxruntime"], logits["paddle"], atol=1e-5)
     assert (logits["onnxruntime"].argmax(1) == logits["paddle"].argmax(1)).all()
+    import importlib.util  # --backend auto (the default) takes the fastest installed runtime for the ONNX file
+
+    expected = "openvino" if importlib.util.find_spec("openvino") else "onnxruntime"
+    res = run_tool("tools/infer.py", "--model-dir", model_dir, "--images", pngs, "--out", tmp_path / "auto.json")
+    assert res.returncode == 0 and res.stdout.startswith(f"backend: {expected} (--backend auto"), res.stderr[-2000:]
+    auto = np.array([p["logits"] for p in json.loads((tmp_path / "auto.json").read_text())["predictions"]])
+    np.testing.assert_allclose(auto, logits["paddle"], atol=1e-5)
 
 
 def test_onnx_without_its_packages_is_one_line_and_writes_nothing(exported, tmp_path):

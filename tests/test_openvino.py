@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import ROOT, one_error_line, run_tool
@@ -134,3 +135,21 @@ def test_a_damaged_text_export_is_one_line_on_openvino(text_export, tmp_path, da
     assert res.stderr.strip() == line, res.stderr[-2000:]
     assert ("the embedding has no row" if damage == "vocab" else "OpenVINO cannot compile it") in line
     assert not (tmp_path / "p.json").exists()
+
+
+@needs_openvino
+def test_auto_takes_openvino_and_the_three_backends_agree(text_export, tmp_path):
+    """--backend auto (the default) picks OpenVINO when it is installed and the export has
+    inference.onnx, says so, and the three backends agree within 1e-5 with the same top-1 (issue 46)."""
+    texts = ["the cat is good", "the movie is not bad", "好天气", "the dog"]
+    logits = {}
+    for backend in ("auto", "paddle", "onnxruntime", "openvino"):
+        res = run_tool("tools/infer.py", "--model-dir", text_export, "--text", *texts, "--backend", backend,
+                       "--out", tmp_path / f"{backend}.json", env={"OMP_NUM_THREADS": None})
+        assert res.returncode == 0 and res.stderr == "", res.stderr[-2000:]
+        assert res.stdout.startswith("backend: openvino (--backend auto") == (backend == "auto"), res.stdout[:300]
+        logits[backend] = np.array([p["logits"] for p in json.loads((tmp_path / f"{backend}.json").read_text())["predictions"]])
+    assert np.abs(logits["paddle"]).max() > 0.1
+    for backend in ("auto", "onnxruntime", "openvino"):
+        np.testing.assert_allclose(logits[backend], logits["paddle"], atol=1e-5, err_msg=backend)
+        assert (logits[backend].argmax(1) == logits["paddle"].argmax(1)).all(), backend

@@ -67,10 +67,12 @@ def infer() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=5, help="classes listed per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="Paddle Inference device")
-    p.add_argument("--backend", choices=("paddle", "onnxruntime", "openvino"), default="paddle",
-                   help="paddle: Paddle Inference on inference.json/.pdmodel; onnxruntime: inference.onnx "
-                        "(export with --onnx; pip install onnxruntime); openvino: inference.onnx, or with "
-                        "--precision int8 inference.int8.xml (pip install openvino)")
+    p.add_argument("--backend", choices=("auto", "paddle", "onnxruntime", "openvino"), default="auto",
+                   help="auto (default): the fastest installed for the export, OpenVINO, then ONNX Runtime (both "
+                        "need inference.onnx: export with --onnx), then Paddle Inference, named in the output; "
+                        "paddle: Paddle Inference on inference.json/.pdmodel; onnxruntime: inference.onnx (pip "
+                        "install onnxruntime); openvino: inference.onnx, or with --precision int8 "
+                        "inference.int8.xml (pip install openvino)")
     p.add_argument("--cpu-threads", type=int, default=0,
                    help="CPU threads of the backend (default 0: the cores this process may use for Paddle "
                         "Inference, the backend's own choice for the others)")

@@ -1,6 +1,7 @@
-"""Predict images with an exported model through Paddle Inference or ONNX Runtime.
+"""Predict images (or texts) with an exported model through the fastest installed backend
+(``--backend auto``: OpenVINO, ONNX Runtime, Paddle Inference) or the one named.
 
-    python tools/infer.py --model-dir DIR --images PATH [PATH ...] [--topk 5] [--backend onnxruntime]
+    python tools/infer.py --model-dir DIR --images PATH [PATH ...] [--topk 5] [--backend auto|paddle|onnxruntime|openvino]
     python tools/infer.py --model-dir TEXT_DIR --text "a sentence" [--text-file FILE]
 
 Images are PNG/JPEG files or folders of them; preprocessing is the evaluation one, read
@@ -79,6 +80,12 @@ def run(args) -> None:
         raise UserInputError(f"--cpu-threads {args.cpu_threads:,} is more than this machine's {cores} cores")
     if not os.path.isdir(args.model_dir):
         raise UserInputError(f"model folder not found: {args.model_dir}")
+    if args.backend == "auto":
+        from rdrop_paddle.deploy.predictor import auto_backend
+
+        args.backend = auto_backend(args.model_dir, args.precision, args.device, args.enable_mkldnn)
+        print(f"backend: {args.backend} (--backend auto: the fastest installed for {args.precision}; "
+              f"--backend paddle|onnxruntime|openvino to choose)")
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out", create=False)
     if is_text_folder(args.model_dir):
         return infer_text(args)

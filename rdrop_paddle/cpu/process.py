@@ -38,18 +38,16 @@ def kernels_enabled() -> bool:
     return os.environ.get("RDROP_CPU_KERNELS", "1") != "0"
 
 
-_OMP_SET_HERE = False  # whether configure_environment, not the user, chose OMP_NUM_THREADS
 _CONFIGURED = False  # whether this process called configure_environment (the tools) or configure
 _NOTICED = False
 
 
 def configure_environment() -> bool:
     """Default the threading variables; False (nothing set) if paddle is already loaded."""
-    global _OMP_SET_HERE, _CONFIGURED
+    global _CONFIGURED
     _CONFIGURED = True
     if "paddle" in sys.modules:
         return False
-    _OMP_SET_HERE = "OMP_NUM_THREADS" not in os.environ
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     from rdrop_paddle.cpu.info import cpu_info, environment_for
 
@@ -61,8 +59,8 @@ def configure_environment() -> bool:
 @contextlib.contextmanager
 def quiet_start() -> Iterator[None]:
     """Wrap the first ``import paddle``: drop the start-up notices this package provokes.
-    Paddle warns on stderr whenever ``OMP_NUM_THREADS`` > 1 (dropped when
-    :func:`configure_environment` chose the value, kept when the user exported it), and its
+    Paddle warns on stderr whenever ``OMP_NUM_THREADS`` > 1, whoever chose the value (its text
+    is about data parallel and OpenBLAS; Paddle's CPU wheel uses MKL: dropped), and its
     C++-extension builder, which this package never uses, warns that ccache is missing.
     Everything else written to stderr meanwhile is passed through."""
     warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
@@ -73,7 +71,7 @@ def quiet_start() -> Iterator[None]:
             yield
     finally:
         for line in captured.getvalue().splitlines(keepends=True):
-            if not (_OMP_SET_HERE and line.startswith(omp)):
+            if not line.startswith(omp):
                 sys.stderr.write(line)
 
 

@@ -92,14 +92,41 @@ class Preprocess:
         return np.stack([self.transform(read_image(p, self.cfg["in_chans"])) for p in paths])
 
 
-BACKENDS = ("paddle", "onnxruntime", "openvino")
+BACKENDS = ("auto", "paddle", "onnxruntime", "openvino")
+
+
+def auto_backend(model_dir: str, precision: str = "fp32", device: str = "cpu", mkldnn: bool | None = None) -> str:
+    """The fastest backend installed for ``model_dir`` at ``precision`` (docs/performance.md:
+    OpenVINO, then ONNX Runtime, then Paddle Inference): the ONNX runtimes need the export's
+    ``inference.onnx``; a GPU, or an explicit ``--enable-mkldnn`` (a Paddle Inference switch),
+    means Paddle Inference."""
+    import importlib.util
+
+    from rdrop_paddle.deploy.onnx import ONNX_FILE
+
+    def installed(module: str) -> bool:
+        return importlib.util.find_spec(module) is not None
+
+    if device != "cpu" or mkldnn is not None:
+        return "paddle"
+    if precision == "int8":
+        return "openvino"
+    onnx = os.path.isfile(os.path.join(model_dir, ONNX_FILE))
+    if onnx and installed("openvino"):
+        return "openvino"
+    if onnx and precision == "fp32" and installed("onnxruntime"):
+        return "onnxruntime"
+    return "paddle"
 SUPPORTED = {("paddle", "fp32"), ("paddle", "bf16"), ("onnxruntime", "fp32"), ("openvino", "fp32"),
              ("openvino", "bf16"), ("openvino", "int8")}
 
 
 def session(model_dir: str, backend: str = "paddle", precision: str = "fp32", device: str = "cpu",
             cpu_threads: int | None = None, mkldnn: bool | None = None) -> Callable:
-    """The batch -> logits function of ``backend`` at ``precision`` on the exported ``model_dir``."""
+    """The batch -> logits function of ``backend`` (``auto``: :func:`auto_backend`) at
+    ``precision`` on the exported ``model_dir``."""
+    if backend == "auto":
+        backend = auto_backend(model_dir, precision, device, mkldnn)
     if (backend, precision) not in SUPPORTED:
         raise UserInputError(f"--backend {backend} --precision {precision} is not built: int8 runs on "
                              f"--backend openvino (docs/performance.md), bf16 on paddle and openvino")
