@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from helpers import make_cifar100, run_tool
@@ -21,17 +22,12 @@ if importlib.util.find_spec("paddleclas") is None:
                 allow_module_level=True)
 
 # PaddleClas's package __init__ imports its whole model zoo (and faiss); the predictor needs only
-# deploy/: the package is entered as a bare namespace and predict_cls.py run unmodified.
-#
-# Paddle 3.3's Paddle Inference cannot build a predictor for any PIR program (a single Linear layer
-# included) once enable_memory_optim() was called: "Not find predictor_id 0 and pass_name
-# memory_optimize_pass". PaddleClas's Predictor calls it unconditionally, so on Paddle 3.3 that
-# call is made a no-op here (it changes memory reuse, not results); on other versions nothing is.
+# deploy/: the package is entered as a bare namespace and predict_cls.py run unmodified, nothing
+# patched.  Paddle 3.3's Paddle Inference cannot build a predictor for any PIR program once
+# enable_memory_optim() was called (which PaddleClas's Predictor always does): on such a Paddle the
+# export's inference.yml selects PaddleClas's own ONNX Runtime predictor (Global.use_onnx).
 DRIVER = """
 import importlib.util, os, runpy, sys, types
-import paddle
-if paddle.__version__.startswith("3.3."):
-    paddle.inference.Config.enable_memory_optim = lambda self, *args: None
 root = importlib.util.find_spec("paddleclas").submodule_search_locations[0]
 package = types.ModuleType("paddleclas")
 package.__path__ = [root]
@@ -67,10 +63,16 @@ def weights(tmp_path_factory):
 
 
 def _export(root, out, *extra):
+    """The export as a user writes it (``--onnx``: what PaddleClas's ONNX Runtime path reads)."""
+    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+
     res = run_tool("tools/export_model.py", "-c", "configs/vit_cifar100.yaml", "-o", "Model.name=vit_tiny_patch16_224",
                    "-o", "Model.image_size=32", "-o", f"Model.pretrained={root / 'w.pdparams'}",
-                   "-o", f"Data.root={root / 'cifar-100-python.tar.gz'}", "--out", out, *extra)
+                   "-o", f"Data.root={root / 'cifar-100-python.tar.gz'}", "--out", out, "--onnx", *extra)
     assert res.returncode == 0, res.stderr[-3000:]
+    config = yaml.safe_load((out / "inference.yml").read_text())
+    assert config["Global"].get("use_onnx", False) is (not memory_optim_works())  # Paddle 3.3: True
+    return res
 
 
 def _paddleclas(tmp_path, model_dir, images):
@@ -126,3 +128,26 @@ def test_a_grey_model_gets_no_paddleclas_config(tmp_path):
 
     assert write_paddleclas_files(str(tmp_path), {"in_chans": 1}, str(tmp_path)) == []
     assert not list(tmp_path.iterdir())
+
+
+def test_without_onnx_on_a_paddle_that_cannot_run_paddleclas_a_notice_says_so(weights, tmp_path):
+    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+
+    if memory_optim_works():
+        pytest.skip("this Paddle runs PaddleClas's Paddle Inference predictor: nothing to say")
+    res = run_tool("tools/export_model.py", "-c", "configs/vit_cifar100.yaml", "-o", "Model.name=vit_tiny_patch16_224",
+                   "-o", "Model.image_size=32", "-o", f"Model.pretrained={weights / 'w.pdparams'}",
+                   "-o", f"Data.root={weights / 'cifar-100-python.tar.gz'}", "--out", tmp_path / "inference")
+    assert res.returncode == 0 and "export with --onnx and inference.yml selects" in res.stdout, res.stderr[-2000:]
+
+
+def test_the_paddle_inference_bug_reproduces_in_one_layer():
+    """The upstream report of docs/inference.md, as a test: it fails on Paddle 3.3 (xfail there)
+    and passes where Paddle fixed it — then the ONNX detour above turns itself off."""
+    import paddle
+
+    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+
+    works = memory_optim_works()
+    if paddle.__version__.startswith("3.3."):
+        assert not works

@@ -8,7 +8,8 @@ as :class:`~rdrop_paddle.data.transforms.EvalTransform`), ``CropImage`` when ``c
 ``NormalizeImage`` and ``ToCHWImage`` — and the class names both inline (``label_list``, as
 PaddleClas's own export writes them) and as the ``class_id_map_file`` it reads
 (``id name`` lines).  PaddleClas decodes every image in colour, so a 1-channel model gets no
-``inference.yml``.
+``inference.yml``.  On a Paddle whose Paddle Inference fails PaddleClas's predictor (3.3), the
+config selects PaddleClas's ONNX Runtime path (:func:`write_paddleclas_files`).
 """
 from __future__ import annotations
 
@@ -46,15 +47,67 @@ def paddleclas_config(cfg: dict, model_dir: str, topk: int = 5) -> dict:
                                  "label_list": list(names)}}}
 
 
-def write_paddleclas_files(out_dir: str, cfg: dict, final_dir: str) -> list[str]:
+_PROBE: dict[str, bool] = {}
+
+
+def memory_optim_works() -> bool:
+    """Whether the installed Paddle Inference builds a predictor after ``Config.enable_memory_optim()``,
+    which PaddleClas's predictor always calls.  Paddle 3.3 does not, for any PIR program (a single
+    ``Linear`` included: ``Not find predictor_id 0 and pass_name memory_optimize_pass``;
+    docs/inference.md has the reproduction).  Probed once per process on a one-layer model."""
+    if "works" not in _PROBE:
+        import tempfile
+
+        import numpy as np
+        import paddle
+
+        from rdrop_paddle.utils.capture import filtered_output
+
+        with tempfile.TemporaryDirectory(prefix="rdrop-probe-") as folder, filtered_output(lambda line: True, False):
+            net = paddle.nn.Linear(2, 2)
+            spec = [paddle.static.InputSpec([None, 2], "float32", "x")]
+            paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), os.path.join(folder, "m"))
+            files = [os.path.join(folder, "m" + ext) for ext in (".json", ".pdmodel") if os.path.isfile(
+                os.path.join(folder, "m" + ext))][:1] + [os.path.join(folder, "m.pdiparams")]
+            config = paddle.inference.Config(*files)
+            config.disable_gpu()
+            config.disable_glog_info()
+            config.enable_memory_optim()
+            try:
+                predictor = paddle.inference.create_predictor(config)
+                handle = predictor.get_input_handle(predictor.get_input_names()[0])
+                handle.reshape([1, 2])
+                handle.copy_from_cpu(np.ones((1, 2), np.float32))
+                predictor.run()
+                _PROBE["works"] = True
+            except Exception:  # Paddle reports it as one of several types
+                _PROBE["works"] = False
+    return _PROBE["works"]
+
+
+def write_paddleclas_files(out_dir: str, cfg: dict, final_dir: str, notice=print) -> list[str]:
     """Write ``inference.yml`` and ``label_list.txt`` into ``out_dir`` for a model that will be
-    read from ``final_dir``; none for a 1-channel model.  Returns the files written."""
+    read from ``final_dir``; none for a 1-channel model.  Returns the files written.
+
+    Where the installed Paddle cannot run PaddleClas's Paddle Inference predictor
+    (:func:`memory_optim_works`), ``inference.yml`` selects its ONNX Runtime predictor
+    (``Global.use_onnx``) when the export has ``inference.onnx``, else a notice says how to get one."""
     if cfg["in_chans"] != 3:
         return []
+    config = paddleclas_config(cfg, final_dir)
+    if not memory_optim_works():
+        import paddle
+
+        if os.path.isfile(os.path.join(out_dir, "inference.onnx")):
+            config["Global"]["use_onnx"] = True
+        else:
+            notice(f"notice: PaddleClas's predictor cannot load a Paddle Inference model on Paddle {paddle.__version__} "
+                   f"(enable_memory_optim fails: docs/inference.md); export with --onnx and inference.yml selects "
+                   f"its ONNX Runtime predictor")
 
     def yml(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(paddleclas_config(cfg, final_dir), fh, sort_keys=False, allow_unicode=True)
+            yaml.safe_dump(config, fh, sort_keys=False, allow_unicode=True)
 
     def labels(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
