@@ -4,7 +4,7 @@ The archive holds pickles ``cifar-100-python/{train,test,meta}``: ``data`` is ui
 ``[N, 3072]`` (RGB planes of 32x32), ``fine_labels`` a list of ints, ``meta`` has
 ``fine_label_names``.  They are read with the package's restricted unpickler
 (:func:`rdrop_paddle.io.load_pickle`): an archive whose pickles would run code is refused.
-Nothing is downloaded: a missing file is an error saying where to put it.  Transforms
+An empty ``Data.root`` finds or downloads the archive in the data home (:func:`locate`).  Transforms
 are the official ``vit_src`` ones (:mod:`rdrop_paddle.data.transforms`).
 """
 from __future__ import annotations
@@ -32,22 +32,44 @@ MAX_UNPACKED = 256 << 20  # bytes the archive may unpack to (CIFAR-100's: 186 MB
 MAX_MEMBERS = 100  # members of the archive (CIFAR-100's: 5)
 
 
+AI_STUDIO_DATASETS = "/root/paddlejob/workspace/train_data/datasets"  # where a script task mounts data sets
+
+
 def locate(root: str) -> str:
     """The archive or extracted folder at ``root``; a folder of data sets (such as AI Studio's
-    ``/root/paddlejob/workspace/train_data/datasets``) is searched one level deep."""
-    if not root or not os.path.exists(root):
+    ``/root/paddlejob/workspace/train_data/datasets``) is searched one level deep.  An empty
+    ``root`` looks in the data home (``$RDROP_DATA_HOME``; else AI Studio's data sets folder where
+    it exists, then ``~/.cache/rdrop_paddle``) and downloads the archive there if it is in none
+    (:mod:`~rdrop_paddle.data.download`)."""
+    if not root:
+        from rdrop_paddle.data.download import CIFAR100, data_home, download
+
+        homes = [data_home()] if os.environ.get("RDROP_DATA_HOME") else [AI_STUDIO_DATASETS, data_home()]
+        for home in homes:
+            found = _search(home)
+            if len(found) == 1:
+                return found[0]
+        return download(CIFAR100, ARCHIVE)
+    if not os.path.exists(root):
         raise UserInputError(
-            f"CIFAR-100 not found at {root or '(Data.root is empty)'}: put {ARCHIVE} (or its "
-            f"extracted folder) there, or pass -o Data.root=PATH")
+            f"CIFAR-100 not found at {root}: put {ARCHIVE} (or its extracted folder) there, pass "
+            f"-o Data.root=PATH, or -o Data.root= (empty) to download it into the data home")
     if os.path.isfile(root) or any(os.path.isfile(os.path.join(root, p))
                                    for p in ("train", "cifar-100-python/train")):
         return root
-    found = sorted(glob.glob(os.path.join(root, ARCHIVE)) + glob.glob(os.path.join(root, "*", ARCHIVE)))
+    found = _search(root)
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} copies of"
         raise UserInputError(f"{root} holds {what} {ARCHIVE} (searched one level deep); "
                              f"pass -o Data.root=PATH to the file")
     return found[0]
+
+
+def _search(folder: str) -> list[str]:
+    """``ARCHIVE`` in ``folder`` or one level down (an unreadable folder holds none)."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(glob.glob(os.path.join(folder, ARCHIVE)) + glob.glob(os.path.join(folder, "*", ARCHIVE)))
 
 
 class _Bounded(io.RawIOBase):
