@@ -22,6 +22,13 @@ def run(args) -> None:
         raise UserInputError(f"--num-classes must be at least 1, got {args.num_classes}")
     if args.num_classes is not None and args.num_classes > MAX_CLASSES:
         raise UserInputError(f"--num-classes must be at most {MAX_CLASSES:,}, got {args.num_classes:,}")
+    from rdrop_paddle.io.hub import is_hub
+
+    if is_hub(args.src):  # fetched by name into the Hugging Face cache, then converted as a local copy
+        from rdrop_paddle.io.hub import snapshot, weights_file
+
+        folder = snapshot(args.src)
+        args.src = folder if _is_text_folder(folder) else weights_file(folder, args.src)
     if os.path.isdir(args.src):
         from rdrop_paddle.convert.text import convert_text_folder
 
@@ -48,3 +55,13 @@ def run(args) -> None:
     n = sum(v.size for v in state.values())
     print(f"wrote {args.out}: {len(state)} tensors, {n:,} parameters "
           f"({time.perf_counter() - start:.1f}s)")
+
+
+def _is_text_folder(folder: str) -> bool:
+    """A snapshot that holds a BERT/ERNIE model (its config.json names one, or PaddleNLP's weights)."""
+    from rdrop_paddle.io import read_json
+
+    if os.path.isfile(os.path.join(folder, "model_state.pdparams")):
+        return True
+    config = read_json(os.path.join(folder, "config.json"))
+    return isinstance(config, dict) and config.get("model_type") in ("bert", "ernie")

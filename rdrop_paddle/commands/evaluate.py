@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 
+from rdrop_paddle.commands.hub_weights import resolve_pretrained
 from rdrop_paddle.commands.model import (best_weights, datasets_of, in_chans_of, load_weights, model_from_config,
                                          prefer_the_run, text_dir, with_classes)
 from rdrop_paddle.config.load import load_config
@@ -29,7 +30,8 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
     """Load ``Model.pretrained`` (default: the run's best weights) and evaluate it."""
     dist.init(cfg.Global.device, cfg.Global.setup_timeout)
     configure_device(cfg.Global.device)
-    cfg = prefer_the_run(cfg, notice=print if dist.is_main() else (lambda _: None))
+    say = print if dist.is_main() else (lambda _: None)
+    cfg = prefer_the_run(resolve_pretrained(cfg, notice=say), notice=say)
     path = best_weights(cfg, no_ema)
     weights = None
     with agreement.together():  # rank 0 alone reads the weights; a failing rank stops all

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from rdrop_paddle.commands.hub_weights import resolve_pretrained
 from rdrop_paddle.commands.model import (best_weights, is_text, load_weights, model_from_config, prefer_the_run,
                                          text_dir, with_classes)
 from rdrop_paddle.config.load import load_config
@@ -42,7 +43,7 @@ def run(args) -> None:
 
     from rdrop_paddle.deploy.export import export
 
-    cfg = prefer_the_run(load_config(args.config, args.override))
+    cfg = prefer_the_run(resolve_pretrained(load_config(args.config, args.override)))
     if args.precision == "int8":
         from rdrop_paddle.deploy.quantize import check_int8_export
 

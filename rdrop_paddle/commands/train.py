@@ -15,6 +15,7 @@ import os
 
 import paddle
 
+from rdrop_paddle.commands.hub_weights import resolve_pretrained
 from rdrop_paddle.commands.model import (copy_text_files, datasets_of, in_chans_of, load_weights, model_from_config,
                                          set_weights, text_dir, with_classes)
 from rdrop_paddle.config.load import load_config, save_config
@@ -174,6 +175,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     dist.init(g.device, g.setup_timeout)
     configure_device(g.device)
     with agreement.together():  # each rank checks what it has; a failure stops all of them
+        cfg = resolve_pretrained(cfg, notice=print if dist.is_main() else (lambda _: None))  # hf-hub: names
         plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                           cfg.Data.max_per_card_batch)
         train_set, val_set = datasets or datasets_of(cfg, in_chans_of(cfg.Model))

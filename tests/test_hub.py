@@ -1,0 +1,159 @@
+"""Pretrained weights by name (issue 45): ``hf-hub:ORG/NAME[@REVISION]`` resolved by
+huggingface_hub against a real HTTP server on loopback (``HF_ENDPOINT``) that speaks the Hub's
+download protocol as huggingface_hub uses it (HEAD/GET ``/{repo}/resolve/{revision}/{file}`` with
+``X-Repo-Commit``, ``ETag``, ``Content-Length``, ``X-Error-Code``), serving folders that
+transformers' and timm's own save functions wrote.  The converted model equals the same folder
+converted from disk; faults are one line."""
+import hashlib
+import http.server
+import os
+import threading
+
+import numpy as np
+import paddle
+import pytest
+
+from helpers import one_error_line, run_tool
+from text_reference import hf_model
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class _Hub(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, body: bool):
+        parts = self.path.split("/")  # /org/name/resolve/revision/file
+        repo, revision, filename = "/".join(parts[1:3]), parts[4], "/".join(parts[5:])
+        self.server.requests.append((self.command, repo, revision, filename))
+        folder = self.server.repos.get(repo)
+        code = ("RepoNotFound" if folder is None else "RevisionNotFound" if revision not in ("main", COMMIT)
+                else None)
+        path = os.path.join(folder, filename) if folder else ""
+        if code is None and not os.path.isfile(path):
+            code = "EntryNotFound"
+        if code:
+            self.send_response(404)
+            self.send_header("X-Error-Code", code)
+            if code == "EntryNotFound":  # as the Hub does: the commit it looked in (huggingface_hub caches the absence)
+                self.send_header("X-Repo-Commit", COMMIT)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = open(path, "rb").read()
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def do_HEAD(self):
+        self._answer(False)
+
+    def do_GET(self):
+        self._answer(True)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    repos = {}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    httpd.daemon_threads, httpd.repos, httpd.requests = True, repos, []
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{httpd.server_address[1]}", "HF_HOME": str(tmp_path / "hf_home"),
+           "HF_HUB_DISABLE_TELEMETRY": "1", "RDROP_DATA_HOME": str(tmp_path / "data_home"), "HF_HUB_OFFLINE": None}
+    yield httpd, env
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _convert(src, out, env, *extra):
+    res = run_tool("tools/convert_weights.py", "--src", src, "--out", out, *extra, env=env)
+    return res
+
+
+def test_a_text_model_by_name_equals_the_same_folder_converted_from_disk(hub, tmp_path):
+    httpd, env = hub
+    hf_model("bert", tmp_path / "repo")
+    httpd.repos["google-bert/tiny"] = str(tmp_path / "repo")
+    res = _convert("hf-hub:google-bert/tiny", tmp_path / "by_name", env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert _convert(tmp_path / "repo", tmp_path / "by_path", env).returncode == 0
+    from rdrop_paddle.models import from_pretrained
+
+    ids = paddle.to_tensor(np.array([[2, 10, 11, 12, 3]]))
+    logits = []
+    for folder in ("by_name", "by_path"):
+        model = from_pretrained(str(tmp_path / folder), 3)
+        model.eval()
+        logits.append(model(ids).numpy())
+    np.testing.assert_array_equal(logits[0], logits[1])
+    assert ("GET", "google-bert/tiny", "main", "model.safetensors") in httpd.requests
+    assert not any(r[3] == "pytorch_model.bin" for r in httpd.requests)  # safetensors preferred
+
+
+def test_train_and_eval_take_an_hf_hub_name_and_use_the_cache_without_network(hub, tmp_path):
+    from tests.text_reference import text_folder
+
+    httpd, env = hub
+    hf_model("bert", tmp_path / "repo", classes=2, max_position_embeddings=64)
+    httpd.repos["org/tiny"] = str(tmp_path / "repo")
+    data = text_folder(tmp_path / "data", train=["the movie is good\tpos", "the cat is bad\tneg"] * 8)
+    args = ["-c", "configs/text_demo.yaml", "-o", f"Model.pretrained=hf-hub:org/tiny@{COMMIT}", "-o", f"Data.root={data}",
+            "-o", f"Global.output_dir={tmp_path / 'run'}", "-o", "Global.max_steps=2", "-o", "Data.batch_size=4"]
+    res = run_tool("tools/train.py", *args, env=env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    converted = os.path.join(env["RDROP_DATA_HOME"], "converted", "org--tiny", COMMIT, "text")
+    assert f"Model.pretrained hf-hub:org/tiny@{COMMIT}: {converted}" in res.stdout
+    httpd.shutdown()  # the network is gone: the cache and the converted folder serve
+    res = run_tool("tools/eval.py", *args, env={**env, "HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name,message", [
+    ("hf-hub:org/none", "no such repository"), ("hf-hub:org/tiny@v9", "has no revision 'v9'"),
+    ("hf-hub:../etc", "is not hf-hub:ORG/NAME"), ("hf-hub:org/empty", "has no weights: looked for model.safetensors")])
+def test_names_that_cannot_be_fetched_are_one_line(hub, tmp_path, name, message):
+    httpd, env = hub
+    hf_model("bert", tmp_path / "repo")
+    httpd.repos["org/tiny"] = str(tmp_path / "repo")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    httpd.repos["org/empty"] = str(tmp_path / "empty")
+    res = _convert(name, tmp_path / "out", env)
+    assert message in one_error_line(res) and not (tmp_path / "out").exists()
+
+
+def test_offline_with_an_empty_cache_is_one_line_naming_what_to_do(hub, tmp_path):
+    _, env = hub
+    res = _convert("hf-hub:org/tiny", tmp_path / "out", {**env, "HF_HUB_OFFLINE": "1"})
+    line = one_error_line(res)
+    assert "not in the Hugging Face cache" in line and "HF_ENDPOINT" in line and not (tmp_path / "out").exists()
+
+
+def test_an_image_model_by_name_equals_the_same_file_converted_from_disk(hub, tmp_path):
+    """A timm-layout ViT repository (model.safetensors, timm's pretrained config) by name."""
+    import json
+
+    from reference import to_timm
+    from rdrop_paddle.alignment.reference import hf_vit, state_of
+    from rdrop_paddle.io import load_paddle
+    from safetensors.numpy import save_file
+
+    httpd, env = hub
+    (tmp_path / "repo").mkdir()
+    save_file(to_timm(state_of(hf_vit(hidden=192, layers=12, heads=3, image=32, patch=16, classes=10))),
+              str(tmp_path / "repo" / "model.safetensors"))
+    (tmp_path / "repo" / "config.json").write_text(json.dumps({"architecture": "vit_tiny_patch16_224",
+                                                               "num_classes": 10}))
+    httpd.repos["timm/vit_tiny"] = str(tmp_path / "repo")
+    common = ["--model", "vit_tiny_patch16_224", "--num-classes", "10", "--image-size", "32"]
+    for src, out in (("hf-hub:timm/vit_tiny", "by_name.pdparams"), (tmp_path / "repo" / "model.safetensors",
+                                                                    "by_path.pdparams")):
+        res = _convert(src, tmp_path / out, env, *common)
+        assert res.returncode == 0, res.stderr[-2000:]
+    a, b = load_paddle(str(tmp_path / "by_name.pdparams")), load_paddle(str(tmp_path / "by_path.pdparams"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
