@@ -116,7 +116,7 @@ def test_nodes_whose_images_differ_only_in_pixels_stop_before_anything_is_writte
     """Issue 29.8: the fingerprint compared labels only; now a digest of sampled pixels too."""
     import pickle
 
-    splits = make_cifar100(tmp_path / "a.tar.gz", n_train=8, n_test=4)
+    splits = make_cifar100(tmp_path / "a.tar.gz", n_train=40, n_test=4)  # a card's batch of 32 fits
     splits["train"][b"data"] = splits["train"][b"data"].copy()
     splits["train"][b"data"][0, :10] ^= 0xFF  # sample 0 (always sampled): ten pixels differ
     write_tar(tmp_path / "b.tar.gz", {name: pickle.dumps(obj, protocol=2) for name, obj in splits.items()})
@@ -134,7 +134,7 @@ def test_nodes_whose_images_differ_only_in_pixels_stop_before_anything_is_writte
 
 
 def test_a_rank_that_fails_at_setup_stops_every_rank_with_its_reason(tmp_path):
-    make_cifar100(tmp_path / "cifar.tar.gz", n_train=8, n_test=4)
+    make_cifar100(tmp_path / "cifar.tar.gz", n_train=40, n_test=4)  # a card's batch of 32 fits
     cifar = ["-o", "Data.name=cifar100", "-o", "Model.num_classes=100", "-o", "Model.image_size=32",
              "-o", "Model.name=vit_tiny_patch16_224"]
     results = _launch(tmp_path, "run", [
