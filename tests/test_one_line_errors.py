@@ -165,14 +165,17 @@ def test_a_closed_pipe_ends_quietly(exported, tmp_path, tool, args):
 def _before_our_handler(stderr: str, returncode: int, signum: int) -> bool:
     """The signal came while Python itself started (site, encodings) or before ``tools/_entry.py``
     installed our handler: Python's default action (-15 silently; a ``KeyboardInterrupt`` traceback
-    for SIGINT), which no script can change.  Any later frame of ours is a failure."""
+    for SIGINT, or ``Fatal Python error: init_sys_streams`` while it still initialises its streams),
+    which no script can change.  Any later frame of ours is a failure."""
     if returncode == -signum and not stderr:
         return True
     frames = re.findall(r'File "([^"]+)", line (\d+)', stderr)
     with open(os.path.join(ROOT, "tools/train.py"), encoding="utf-8") as fh:
         entry_line = next(i for i, line in enumerate(fh, 1) if line.startswith("import _entry"))
-    early = {("tools/train.py", entry_line)}
+    early = {("tools/train.py", n) for n in range(entry_line + 1)}  # line 0: before its first statement ran
     ours = [(os.path.relpath(f, ROOT), int(n)) for f, n in frames if f.startswith(ROOT)]
+    if signum == signal.SIGINT and stderr.lstrip().startswith("Fatal Python error: init_") and not ours:
+        return True  # the interpreter itself was initialising (its io module): Python aborts, by design
     return (signum == signal.SIGINT and stderr.rstrip().endswith("KeyboardInterrupt") and all(
         f in ("tools/_entry.py", "rdrop_paddle/__init__.py", "rdrop_paddle/utils/__init__.py",
               "rdrop_paddle/utils/signals.py") or (f, n) in early
