@@ -214,3 +214,28 @@ def test_a_run_exports_and_predicts_with_the_source_tokenizer(texts, tmp_path):
     assert os.path.isfile(out / "tokenizer.json") and not os.path.exists(out / "vocab.txt")
     res = run_tool("tools/infer.py", "--model-dir", out, "--text", "the [MASK] movie", "--out", tmp_path / "p.json")
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_training_batches_are_padded_on_the_side_inference_pads(texts, tmp_path):
+    """A tokenizer_config.json with ``padding_side: left``: AutoTokenizer pads left, and so do both
+    the tokenizer (inference) and the training data set's batches."""
+    import json as _json
+
+    from transformers import AutoTokenizer
+
+    from rdrop_paddle.data.text import Tokenizer
+    from rdrop_paddle.data.text.dataset import build_text_datasets
+    from tests.text_reference import text_folder
+
+    folder = tokenizer_folder(tmp_path / "tok", texts[2], "vocab.txt")
+    config = _json.loads((tmp_path / "tok" / "tokenizer_config.json").read_text())
+    (tmp_path / "tok" / "tokenizer_config.json").write_text(_json.dumps({**config, "padding_side": "left"}))
+    ref, tok = AutoTokenizer.from_pretrained(folder), Tokenizer.from_pretrained(folder)
+    sample = ["the cat", "the movie is not good"]
+    want = ref(sample, padding=True)["input_ids"]
+    assert want[0][0] == ref.pad_token_id  # left
+    np.testing.assert_array_equal(tok(sample, max_length=32)["input_ids"], np.asarray(want))
+    data = text_folder(tmp_path / "data", train=[f"{t}\tpos" for t in sample])
+    train, _ = build_text_datasets("text_folder", data, "", tok, 32)
+    batch, _ = train.collate([train[0], train[1]])
+    np.testing.assert_array_equal(batch["input_ids"], np.asarray(want))

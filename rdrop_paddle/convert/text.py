@@ -19,8 +19,8 @@ from rdrop_paddle.convert.paddlenlp import is_paddlenlp_folder, read_paddlenlp_f
 from rdrop_paddle.convert.shards import read_hf_weights
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, read_json
-from rdrop_paddle.io.tokenizer_files import TOKENIZER_FILES, read_settings, token_count
-from rdrop_paddle.models.bert_config import TextConfig, parse_config
+from rdrop_paddle.io.tokenizer_files import TOKENIZER_FILES, read_settings
+from rdrop_paddle.models.bert_config import TextConfig, check_inputs_fit, parse_config
 
 _DROPPED = ("cls.", "lm_head.", "qa_outputs.")  # pre-training and other task heads
 _BUFFERS = ("position_ids", "token_type_ids")  # integer buffers older transformers saved, not weights
@@ -78,12 +78,8 @@ def read_text_folder(src: str) -> tuple[TextConfig, dict[str, np.ndarray], list[
         raise UserInputError(f"{weights_path}: {bad} holds NaN or infinite values; nothing was written")
     if not any(os.path.lexists(os.path.join(src, name)) for name in ("tokenizer.json", "vocab.txt")):
         raise UserInputError(f"{src}: no tokenizer.json or vocab.txt (the model's tokenizer is needed)")
-    tokens = token_count(src)
     read_settings(src)  # a tokenizer_config.json that does not parse stops here, not at training
-    if tokens > cfg.vocab_size:
-        source = "tokenizer.json" if os.path.lexists(os.path.join(src, "tokenizer.json")) else "vocab.txt"
-        raise UserInputError(f"{os.path.join(src, source)}: the tokenizer has {tokens} token ids but config.json's vocab_size is "
-                             f"{cfg.vocab_size} (the embedding has no row for the ids above it)")
+    check_inputs_fit(cfg, src)
     return cfg, state, [cast] if cast else []
 
 

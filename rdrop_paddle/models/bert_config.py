@@ -89,10 +89,11 @@ def read_config(folder: str) -> TextConfig:
     return parse_config(read_json(path), path)
 
 
-def check_inputs_fit(cfg: TextConfig, folder: str, max_seq_len: int, length_key: str) -> None:
+def check_inputs_fit(cfg: TextConfig, folder: str, max_seq_len: int = 0, length_key: str = "") -> None:
     """The tokenizer of ``folder`` and sequences of ``max_seq_len`` fit ``cfg``'s tables: every
     token id below ``vocab_size``, every position below ``max_position_embeddings`` (else the
-    embedding op fails, or a runtime without bounds checks answers silently wrong)."""
+    embedding op fails, or a runtime without bounds checks answers silently wrong); ``max_seq_len``
+    0 checks the tokenizer alone."""
     from rdrop_paddle.io.tokenizer_files import token_count
 
     where = os.path.join(folder, "config.json")

@@ -44,9 +44,14 @@ def text_classifier(cfg: TextConfig, num_classes: int, hidden_dropout: Optional[
     """A :class:`TextClassifier` of ``cfg`` with its dropout rates optionally replaced
     (``hidden_dropout`` also sets the classifier's, as transformers' default does); its size
     is bounded, and checked against the ``weights`` file it will load, before it is built."""
+    check_weights_size(planned_shapes(cfg, num_classes, where), weights, where)
+    return _build(cfg, num_classes, hidden_dropout, attention_dropout)
+
+
+def _build(cfg: TextConfig, num_classes: int, hidden_dropout: Optional[float] = None,
+           attention_dropout: Optional[float] = None) -> TextClassifier:
     import dataclasses
 
-    check_weights_size(planned_shapes(cfg, num_classes, where), weights, where)
     changes = {}
     if hidden_dropout is not None:
         changes.update(hidden_dropout_prob=hidden_dropout, classifier_dropout=None)
@@ -99,6 +104,6 @@ def from_pretrained(folder: str, num_classes: int, hidden_dropout: Optional[floa
     shapes = planned_shapes(cfg, num_classes, where)
     check_weights_size(shapes, path, where)
     state = fit_text_weights(load_paddle(path), shapes, num_classes, path, notice)
-    model = text_classifier(cfg, num_classes, hidden_dropout, attention_dropout)
+    model = _build(cfg, num_classes, hidden_dropout, attention_dropout)  # planned and checked above
     model.set_state_dict({**{k: v for k, v in model.state_dict().items() if k not in state}, **state})
     return model

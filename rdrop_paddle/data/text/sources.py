@@ -102,12 +102,19 @@ def _decode(raw) -> str:
     return text
 
 
-def _check_text(text: str) -> None:
-    """A text the tokenizer can take: valid Unicode (a JSON ``\\ud800`` escape is not)."""
+def lone_surrogate(text: str) -> str:
+    """What makes ``text`` invalid Unicode (a lone surrogate, as a JSON ``\\ud800`` escape or an
+    undecodable command-line byte gives), or "" for valid text; the tokenizer cannot take it."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise _BadLine(f"a lone surrogate {text[e.start]!r} at character {e.start + 1} (not valid Unicode)") from None
+        return f"a lone surrogate {text[e.start]!r} at character {e.start + 1} (not valid Unicode)"
+    return ""
+
+
+def _check_text(text: str) -> None:
+    if problem := lone_surrogate(text):
+        raise _BadLine(problem)
 
 
 def _read(path: str, parse, skip_bad: bool, root: DataRoot) -> TextSplit:

@@ -121,20 +121,17 @@ class Tokenizer:
 
 
 def check_text(text: str, what: str) -> None:
-    """A text the tokenizer may take: a string of valid Unicode (no lone surrogate, as a
-    ``\\ud800`` JSON escape or an undecodable command-line byte gives) of at most
+    """A text the tokenizer may take: a string of valid Unicode
+    (:func:`~rdrop_paddle.data.text.sources.lone_surrogate`) of at most
     :data:`~rdrop_paddle.data.text.sources.MAX_LINE_CHARS` characters."""
-    from rdrop_paddle.data.text.sources import MAX_LINE_CHARS
+    from rdrop_paddle.data.text.sources import MAX_LINE_CHARS, lone_surrogate
 
     if not isinstance(text, str):
         raise UserInputError(f"{what} is a {type(text).__name__}, not text")
     if len(text) > MAX_LINE_CHARS:
         raise UserInputError(f"{what} is longer than {MAX_LINE_CHARS:,} characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise UserInputError(f"{what} holds a lone surrogate {text[e.start]!r} at character {e.start + 1} "
-                             f"(not valid Unicode: undecodable bytes?)") from None
+    if problem := lone_surrogate(text):
+        raise UserInputError(f"{what} holds {problem}; undecodable bytes?")
 
 
 def pad(encoded: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int = 0,
