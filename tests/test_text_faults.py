@@ -87,6 +87,12 @@ def test_writers_stream_into_devices(tmp_path):
     write_json({"a": 1}, str(node))
     save_paddle({"w": paddle.ones([2])}, str(node))
     assert stat.S_ISCHR(os.lstat(node).st_mode)
+    planted = tmp_path / "run" / "metrics.json"  # a link someone planted in a run folder: replaced, not followed
+    planted.parent.mkdir()
+    os.symlink(node, planted)
+    write_json({"a": 1}, str(planted))
+    assert not planted.is_symlink() and json.loads(planted.read_text()) == {"a": 1}
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
 
 
 # -- 2-4. unbounded reads and hangs -----------------------------------------------------------

@@ -124,12 +124,18 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
 
 def _is_stream(path: str) -> bool:
     """Whether ``path`` names something that is written into, never replaced: an existing
-    device, FIFO or socket (``/dev/null``), or a link into ``/proc`` (``/dev/stdout``)."""
+    device, FIFO or socket itself (``/dev/null``, a FIFO the user made), or one of the system's
+    links under ``/dev`` (``/dev/stdout``, ``/dev/fd/1``).  Any other symbolic link is replaced
+    by the rename, never followed: a link planted in a run folder gets nothing written through it."""
     try:
-        mode = os.stat(path).st_mode
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            if not os.path.abspath(path).startswith("/dev/"):
+                return False
+            mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return False
-    return not stat.S_ISREG(mode) or (os.path.islink(path) and os.path.realpath(path).startswith("/proc/"))
+    return not stat.S_ISREG(mode) or os.path.realpath(path).startswith("/proc/")
 
 
 def _write_through(path: str, write: Callable[[str], None]) -> None:
