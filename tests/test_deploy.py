@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from helpers import one_error_line, run_tool, train_ok
-from rdrop_paddle.commands.model import load_weights, model_from_config
+from rdrop_paddle.commands.model import load_weights
+from rdrop_paddle.tasks import task_of
 from rdrop_paddle.config import load_config
 from rdrop_paddle.data.digits import load_digits_split
 
@@ -46,7 +47,8 @@ def test_exported_predictions_equal_evaluation(exported, tmp_path):
     ev = run_tool("tools/eval.py", "-c", "configs/quickstart.yaml", "-o", f"Global.output_dir={run}")
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert top1 == pytest.approx(json.loads((run / "metrics.json").read_text())["top1"], abs=1e-9)
-    model = model_from_config(load_config("configs/quickstart.yaml").Model)
+    cfg = load_config("configs/quickstart.yaml")
+    model = task_of(cfg).model(cfg)
     load_weights(model, str(run / "best.pdparams"))
     model.eval()
     x = ((images[:, None].astype(np.float32) / 255.0) - 0.5) / 0.5

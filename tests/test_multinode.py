@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, make_cifar100, run_tool, write_tar
-from rdrop_paddle.commands.model import model_from_config
+from rdrop_paddle.tasks import task_of
 from rdrop_paddle.config import load_config
 from rdrop_paddle.engine import checkpoint
 from rdrop_paddle.engine.distributed import seed_everything
@@ -68,7 +68,7 @@ def test_two_nodes_without_shared_storage_resume_as_one_run(tmp_path):
     cfg = load_config("configs/quickstart.yaml")
     seed_everything(7)
     pretrained = tmp_path / "pretrained.pdparams"
-    save_paddle({k: v.numpy() for k, v in model_from_config(cfg.Model).state_dict().items()}, str(pretrained))
+    save_paddle({k: v.numpy() for k, v in task_of(cfg).model(cfg).state_dict().items()}, str(pretrained))
 
     def node(rank, steps):
         weights = pretrained if rank == 0 else tmp_path / "only-on-node-0.pdparams"

@@ -62,8 +62,8 @@ def infer() -> argparse.ArgumentParser:
     p.add_argument("--images", nargs="+", default=[DEMO_IMAGES],
                    help="image files (PNG, JPEG, ...) or folders of them (default: the package's demo digits, "
                         "so that a runner that passes no images, as TIPC's, still predicts)")
-    p.add_argument("--text", nargs="+", default=None, help="texts to classify (a model exported from a text run)")
-    p.add_argument("--text-file", default=None, help="a UTF-8 file of texts to classify, one a line")
+    p.add_argument("--text", nargs="+", default=None, help="texts to classify or score (a model exported from a text run); a tab splits a sentence pair")
+    p.add_argument("--text-file", default=None, help="a UTF-8 file of texts to classify or score, one a line (text_a<TAB>text_b: a pair)")
     p.add_argument("--topk", type=int, default=5, help="classes listed per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="Paddle Inference device")

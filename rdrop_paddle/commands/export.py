@@ -11,14 +11,10 @@ so a run's folder exports without its data; with ``Model.pretrained`` they come 
 """
 from __future__ import annotations
 
-import os
-
 from rdrop_paddle.commands.hub_weights import resolve_pretrained
-from rdrop_paddle.commands.model import (best_weights, is_text, load_weights, model_from_config, prefer_the_run,
-                                         text_dir, with_classes)
+from rdrop_paddle.commands.model import best_weights, load_weights, prefer_the_run, with_classes
 from rdrop_paddle.config.load import load_config
 from rdrop_paddle.data import class_names
-from rdrop_paddle.errors import UserInputError
 
 
 def run_class_names(cfg) -> list[str]:
@@ -41,48 +37,14 @@ def run_class_names(cfg) -> list[str]:
 def run(args) -> None:
     import paddle
 
-    from rdrop_paddle.deploy.export import export
+    from rdrop_paddle.tasks import task_of
 
     cfg = prefer_the_run(resolve_pretrained(load_config(args.config, args.override)))
-    if args.precision == "int8":
-        from rdrop_paddle.deploy.quantize import check_int8_export
-
-        if is_text(cfg.Model):
-            raise UserInputError("--precision int8 is built for image models; export text models in fp32")
-        check_int8_export(args.calib_images)  # before anything is written
-        args.onnx = True
+    task = task_of(cfg)
     paddle.set_device("cpu")
     path, names = best_weights(cfg, args.no_ema), run_class_names(cfg)
     cfg = with_classes(cfg, names)
-    model = model_from_config(cfg.Model, text_dir(cfg))
+    model = task.model(cfg)
     load_weights(model, path)
-    if is_text(cfg.Model):
-        from rdrop_paddle.deploy.text import export_text
-
-        files = export_text(model, args.out, text_dir(cfg), names, cfg.Data.max_seq_len,
-                            {"model": cfg.Model.name, "weights": path}, args.opset if args.onnx else None,
-                            args.add_softmax)
-        print(f"exported {cfg.Model.name} from {path} to {args.out}: {', '.join(files)}")
-        return
-    extra = {"model": cfg.Model.name, "weights": path, "crop_pct": cfg.Data.crop_pct, "resize": cfg.Data.interpolation}
-    files = export(model, args.out, cfg.Model.image_size, model.in_chans, names, extra,
-                   onnx_opset=args.opset if args.onnx else None, add_softmax=args.add_softmax)
-    if args.precision == "int8":
-        from rdrop_paddle.deploy.predictor import Preprocess
-        from rdrop_paddle.deploy.quantize import calibration_batches, quantize_openvino
-
-        batches = calibration_batches(calibration_images(args.calib_images), Preprocess(args.out))
-        files += [os.path.basename(quantize_openvino(args.out, batches))]
-        print(f"int8: calibrated on {len(batches)} images of {args.calib_images}")
+    files = task.export(cfg, model, args.out, names, path, args)
     print(f"exported {cfg.Model.name} from {path} to {args.out}: {', '.join(files)}")
-
-
-def calibration_images(folder: str) -> list[str]:
-    """The images of ``folder`` and of its sub-folders one level down (class folders), sorted."""
-    from rdrop_paddle.deploy.predictor import list_images
-
-    subfolders = sorted(e.path for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
-    found = list_images([folder], []) if not subfolders else []
-    for sub in subfolders:
-        found += list_images([sub], [])
-    return found

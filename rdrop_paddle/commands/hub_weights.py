@@ -26,9 +26,9 @@ def resolve_pretrained(cfg: Config, notice=print) -> Config:
     name = cfg.Model.pretrained
     if not is_hub(name):
         return cfg
-    from rdrop_paddle.commands.model import is_text
+    from rdrop_paddle.tasks import TEXT_MODELS
 
-    text = is_text(cfg.Model)
+    text = cfg.Model.name in TEXT_MODELS
     folder = snapshot(name)  # .../snapshots/<commit>
     source = folder if text else weights_file(folder, name)
     home = converted_home(name, os.path.basename(folder))

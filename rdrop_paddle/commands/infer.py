@@ -50,8 +50,8 @@ def read_texts(args) -> list[str]:
 
 
 def infer_text(args) -> None:
-    """Predict ``--text`` / ``--text-file`` with an exported text classifier."""
-    from rdrop_paddle.deploy.text import TextPredictor
+    """Predict ``--text`` / ``--text-file`` with an exported text model."""
+    from rdrop_paddle.deploy.text import TextPredictor, table
 
     texts = read_texts(args)
     predictor = TextPredictor(args.model_dir, args.backend, args.cpu_threads or None, args.enable_mkldnn,
@@ -60,12 +60,7 @@ def infer_text(args) -> None:
     make_folder(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
     replaced = os.path.isfile(args.out)
     write_json({"model_dir": args.model_dir, "predictions": results}, args.out)
-    k = min(args.topk, len(results[0]["topk"]))
-    print(f"| text | {' | '.join(f'top-{i + 1}' for i in range(k))} |\n| --- |" + " --- |" * k)
-    for r in results:
-        text = " ".join(r["text"].split())
-        cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
-        print(f"| {printable(text[:60]) + ('...' if len(text) > 60 else '')} | {cells} |")
+    print(table(results, args.topk))
     print(f"wrote {printable(args.out)}" + (" (replacing the previous predictions)" if replaced else ""))
 
 

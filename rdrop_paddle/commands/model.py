@@ -1,4 +1,4 @@
-"""The model a config describes, and loading weights into it."""
+"""Which weights a command uses, and loading them into a model."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,65 +6,9 @@ import os
 
 import paddle
 
-from rdrop_paddle.config.schema import Config, ModelConfig
+from rdrop_paddle.config.schema import Config
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import as_weights, check_fits, load_paddle
-from rdrop_paddle.io.tokenizer_files import TOKENIZER_FILES
-from rdrop_paddle.models import build_model
-
-TEXT_MODELS = ("bert", "ernie")  # Model.name of a text classifier; its config.json says the size
-TEXT_FILES = ("config.json", *TOKENIZER_FILES)  # a run keeps them beside its weights
-
-
-def is_text(cfg: ModelConfig) -> bool:
-    return cfg.name in TEXT_MODELS
-
-
-def text_dir(cfg: Config) -> str:
-    """Where a text model's ``config.json`` and ``vocab.txt`` are: the converted folder
-    ``Model.pretrained``, else the run's ``Global.output_dir`` (training copies them there)."""
-    if cfg.Model.pretrained and os.path.isdir(cfg.Model.pretrained):
-        return cfg.Model.pretrained
-    return cfg.Global.output_dir
-
-
-def model_from_config(cfg: ModelConfig, folder: str = ""):
-    """``build_model(cfg.name, ...)``, or for ``bert``/``ernie`` the text classifier of
-    ``folder/config.json`` (dropout rates from ``Model.dropout`` / ``Model.attn_dropout``); a
-    value the model rejects is a config error.
-
-    Built under a fresh name scope, so parameter names do not depend on what else the
-    process created before.
-    """
-    if is_text(cfg):
-        from rdrop_paddle.models.bert_config import read_config
-        from rdrop_paddle.models.pretrained import text_classifier
-
-        arch = read_config(folder)
-        if arch.model_type != cfg.name:
-            raise UserInputError(f"Model.name is {cfg.name} but {os.path.join(folder, 'config.json')} is a "
-                                 f"{arch.model_type} model; set Model.name: {arch.model_type}")
-        weights = cfg.pretrained
-        if weights and os.path.isdir(weights):
-            weights = os.path.join(weights, "model.pdparams")
-        return text_classifier(arch, cfg.num_classes or 2, cfg.dropout, cfg.attn_dropout, weights,
-                               os.path.join(folder, "config.json"))
-    try:
-        with paddle.utils.unique_name.guard():
-            return build_model(cfg.name, **cfg.kwargs())
-    except ValueError as e:
-        raise UserInputError(f"Model: {e}") from None
-
-
-def in_chans_of(cfg: ModelConfig) -> int:
-    """Input channels of model ``cfg.name`` (built without initialising weights); 0 for text."""
-    if is_text(cfg):
-        return 0
-    try:
-        with paddle.LazyGuard(), paddle.utils.unique_name.guard():
-            return build_model(cfg.name, num_classes=1, image_size=cfg.image_size).in_chans
-    except ValueError as e:
-        raise UserInputError(f"Model: {e}") from None
 
 
 def with_classes(cfg: Config, class_names: list[str]) -> Config:
@@ -123,38 +67,6 @@ def load_weights(model: paddle.nn.Layer, path: str) -> None:
         load_text_weights(model, os.path.join(path, "model.pdparams"))
         return
     set_weights(model, load_paddle(path), path)
-
-
-def copy_text_files(cfg: Config) -> None:
-    """Keep a text model's ``config.json``, ``vocab.txt`` (and ``tokenizer_config.json``) in the
-    run's folder, so that evaluation and export need only the run (written atomically)."""
-    import shutil
-
-    from rdrop_paddle.io import atomic_write
-
-    src = text_dir(cfg)
-    if not is_text(cfg.Model) or os.path.abspath(src) == os.path.abspath(cfg.Global.output_dir):
-        return
-    for name in TEXT_FILES:
-        if os.path.isfile(os.path.join(src, name)):
-            atomic_write(os.path.join(cfg.Global.output_dir, name),
-                         lambda tmp, n=name: shutil.copyfile(os.path.join(src, n), tmp))
-
-
-def datasets_of(cfg: Config, in_chans: int) -> tuple:
-    """The (train, val) data sets ``cfg`` names (text: tokenised with the model's vocab)."""
-    from rdrop_paddle.data import TEXT_SOURCES, build_datasets
-
-    if is_text(cfg.Model) != (cfg.Data.name in TEXT_SOURCES):
-        kind = "text" if cfg.Data.name in TEXT_SOURCES else "image"
-        wanted = " or ".join(TEXT_MODELS) if kind == "text" else "an image model such as vit_small_patch16_224"
-        raise UserInputError(f"Data.name {cfg.Data.name} is {kind} data but Model.name {cfg.Model.name} is "
-                             f"{'a text' if is_text(cfg.Model) else 'an image'} model; set Model.name to {wanted}")
-    if is_text(cfg.Model):
-        from rdrop_paddle.models.bert_config import check_inputs_fit, read_config
-
-        check_inputs_fit(read_config(text_dir(cfg)), text_dir(cfg), cfg.Data.max_seq_len, "Data.max_seq_len")
-    return build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans, text_dir(cfg))
 
 
 def set_weights(model: paddle.nn.Layer, state: dict, what: str, notice=print) -> None:

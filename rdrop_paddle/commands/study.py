@@ -43,17 +43,18 @@ def carve(train: ImageDataset, fraction: float = 0.25) -> tuple[ImageDataset, Im
 
 
 def _fit(cfg: Config, alpha: float, seed: int, out: str, data: tuple, consistency: bool) -> dict:
-    from rdrop_paddle.commands.model import load_weights, model_from_config
+    from rdrop_paddle.commands.model import load_weights
     from rdrop_paddle.commands.train import train
     from rdrop_paddle.engine.consistency import dropout_consistency
     from rdrop_paddle.engine.evaluate import eval_loader
+    from rdrop_paddle.tasks import task_of
 
     run_cfg = with_run(cfg, alpha, seed, out)
     result = train(run_cfg, datasets=data)
     row = {"alpha": alpha, "seed": seed, "top1": result["top1"], "nll": result["loss"],
            "init": result["init_digest"]}
     if consistency:
-        model = model_from_config(cfg.Model)
+        model = task_of(cfg).model(cfg)
         load_weights(model, os.path.join(result["checkpoint"], "model.pdparams"))
         row.update(dropout_consistency(model, eval_loader(data[1], cfg.Data.eval_batch_size), seed=seed))
     return row

@@ -16,8 +16,7 @@ import os
 import paddle
 
 from rdrop_paddle.commands.hub_weights import resolve_pretrained
-from rdrop_paddle.commands.model import (copy_text_files, datasets_of, in_chans_of, load_weights, model_from_config,
-                                         set_weights, text_dir, with_classes)
+from rdrop_paddle.commands.model import load_weights, set_weights, with_classes
 from rdrop_paddle.config.load import load_config, save_config
 from rdrop_paddle.config.schema import Config, resume_differences
 from rdrop_paddle.cpu import configure_device
@@ -37,7 +36,7 @@ from rdrop_paddle.engine.stop import StopSignal
 from rdrop_paddle.engine.train_state import check_checkpoint
 from rdrop_paddle.errors import TrainingDiverged, UserInputError
 from rdrop_paddle.io import digest
-from rdrop_paddle.losses import RDropCrossEntropy
+from rdrop_paddle.tasks import Task, task_of
 from rdrop_paddle.utils.logger import Meter, ScalarWriter, setup_logger
 
 
@@ -61,13 +60,12 @@ class Progress:
     best_ema: bool = False  # the best evaluation was the EMA's weights (better than the raw ones)
 
 
-def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int) -> Run:
+def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int, task: Task) -> Run:
     """Loss, optimizer, schedule and AMP around model ``raw``, wrapped for data parallel
     (a collective: every rank calls it, after :func:`agreement.together` checks)."""
     g = cfg.Global
     model = raw
-    criterion = RDropCrossEntropy(cfg.Loss.alpha, cfg.Loss.convention, cfg.Loss.kl_batch_size,
-                                  label_smoothing=cfg.Loss.label_smoothing)
+    criterion = task.criterion(cfg)
     scheduler = build_scheduler(cfg.Optimizer, g.max_steps)
     optimizer = build_optimizer(cfg.Optimizer, raw, scheduler)
     if g.amp != "off" and g.amp_level == "O2":
@@ -100,13 +98,14 @@ def check_data(train_set, val_set, cfg: Config, in_chans: int, micro: int = 1) -
                              f"than the {len(train_set):,} of the training set; lower it (nothing was written)")
 
 
-def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -> Progress:
+def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log, worst: float = -1.0) -> Progress:
     """Load checkpoint ``path`` (its ``weights`` and train ``state``, as rank 0 read them)
     into ``run``; refuse one made with another config."""
     try:
         changed = resume_differences(state["config"], cfg)
         saved_steps = state["config"]["Global"]["max_steps"]
-        progress = Progress(**{"best_ema": run.ema is not None, **state["progress"]})  # (older runs: EMA best)
+        progress = Progress(**{"best_top1": worst, "best_ema": run.ema is not None,  # (older runs: EMA best)
+                                **state["progress"]})
         if not all(isinstance(v, (int, float)) for v in dataclasses.astuple(progress)):
             raise TypeError(f"progress {state['progress']}")
     except (TypeError, KeyError, AttributeError) as e:
@@ -178,10 +177,11 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
         cfg = resolve_pretrained(cfg, notice=print if dist.is_main() else (lambda _: None))  # hf-hub: names
         plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                           cfg.Data.max_per_card_batch)
-        train_set, val_set = datasets or datasets_of(cfg, in_chans_of(cfg.Model))
+        task = task_of(cfg)
+        train_set, val_set = datasets or task.datasets(cfg)
         cfg = with_classes(cfg, getattr(train_set, "class_names", []))
         dist.seed_everything(g.seed)  # identical initial weights on every rank
-        raw = model_from_config(cfg.Model, text_dir(cfg))
+        raw = task.model(cfg)
         check_data(train_set, val_set, cfg, raw.in_chans, plan[0])
         prints = agreement.fingerprint(cfg, plan, (train_set, val_set), raw)
         fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
@@ -191,13 +191,13 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     with agreement.together():
         lock = lock_output(g.output_dir, dist.is_main())
     try:
-        return _train(cfg, raw, (train_set, val_set), *plan)
+        return _train(cfg, task, raw, (train_set, val_set), *plan)
     finally:
         if lock:
             lock.release()
 
 
-def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum: int) -> dict:
+def _train(cfg: Config, task: Task, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum: int) -> dict:
     g = cfg.Global
     log = setup_logger(g.output_dir, dist.is_main())
     ckpt = CheckpointManager(g.output_dir, g.keep_checkpoints, notice=log.info, writable=dist.is_main())
@@ -208,16 +208,16 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
     origin = agreement.broadcast_tree(origin)  # rank 0's weights and state on every rank
     if origin["state"] is None and not dist.is_main():
         set_weights(raw, origin["weights"], "rank 0's initial weights")
-    run = build_run(cfg, raw, micro, accum)
+    run = build_run(cfg, raw, micro, accum, task)
     with agreement.together():
-        progress = Progress()
+        progress = Progress(best_top1=task.worst)
         if origin["state"] is not None:
-            progress = restore(run, origin["weights"], origin["state"], origin["path"], cfg, log)
+            progress = restore(run, origin["weights"], origin["state"], origin["path"], cfg, log, task.worst)
         if dist.is_main() and progress.best_step and not ckpt.restore_best(progress.best_step):
-            progress.best_top1, progress.best_step = -1.0, 0
+            progress.best_top1, progress.best_step = task.worst, 0
         if dist.is_main():
             save_config(cfg, os.path.join(g.output_dir, "config.yaml"))
-            copy_text_files(cfg)
+            task.keep_files(cfg)
     train_set, val_set = datasets
     init_digest = digest(origin["weights"])  # of the weights this run starts from
     del origin  # the NumPy copies of weights and optimizer state are not kept while training
@@ -229,7 +229,7 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
     writer = ScalarWriter(os.path.join(g.output_dir, "vdl"), dist.is_main())
     start = progress.step
     log.info(f"{'resume at step ' + str(start) if start else 'train'} {cfg.Model.name} on "
-             f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val {'images' if raw.in_chans else 'texts'}, global batch "
+             f"{cfg.Data.name}: {len(train_set)} train / {len(val_set)} val {task.samples}, global batch "
              f"{cfg.Data.batch_size} = {micro} x {accum} accum x {dist.world_size()} card(s), "
              f"alpha {cfg.Loss.alpha} ({cfg.Loss.convention}, {cfg.Loss.mode}), amp {g.amp}"
              + recipe_notes(cfg, train_set))
@@ -265,11 +265,11 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
             stopping = summed[3] > 0
             new_best = False
             if step % g.eval_every == 0 or step == g.max_steps:
-                metrics = evaluate_run(run.model, run.raw_model, run.ema, val, dist.is_main(), lambda: bool(stop),
-                                       confusion_classes=0 if raw.in_chans else cfg.Model.num_classes)
+                metrics = evaluate_run(lambda model: task.evaluate(cfg, model, val, dist.is_main(), lambda: bool(stop)),
+                                       run.model, run.raw_model, run.ema)
                 stopping = stopping or metrics is None
                 if metrics is not None:
-                    new_best = record_eval(metrics, step, progress, log, writer)
+                    new_best = record_eval(metrics, step, progress, log, writer, task.keys)
                     last_eval = metrics
             if stopping or new_best or step % g.save_every == 0 or step == g.max_steps:
                 with agreement.together():
@@ -280,7 +280,7 @@ def _train(cfg: Config, raw: paddle.nn.Layer, datasets: tuple, micro: int, accum
                 break
         dist.barrier()
         if not stopping:
-            log.info(f"done: best_top1: {progress.best_top1:.2f}")
+            log.info(f"done: best_{task.keys[0]}: {progress.best_top1:.2f}")
     finally:
         stop.close()
         batches.close()

@@ -1,9 +1,9 @@
 """Text classifiers for deployment: :func:`export_text` writes the eval-mode model for inputs
 ``input_ids`` and ``token_type_ids`` (``[batch, length]`` int64, any size; the attention
 mask is ``input_ids != [PAD]``, computed in the graph, as PaddleNLP's exported models do),
-``infer_cfg.json`` (class names, ``max_seq_len``) and the tokenizer files, optionally
-``inference.onnx``; :class:`TextPredictor` tokenises texts and runs it by Paddle Inference
-or ONNX Runtime."""
+``infer_cfg.json`` (class names, ``max_seq_len``, ``output``: logits, probabilities or, for a
+regression model, its score) and the tokenizer files, optionally ``inference.onnx``;
+:class:`TextPredictor` tokenises texts and runs it by Paddle Inference, ONNX Runtime or OpenVINO."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import paddle
 
-from rdrop_paddle.data.text.tokenizer import Tokenizer
+from rdrop_paddle.data.text.tokenizer import Tokenizer, pad
 from rdrop_paddle.deploy.folder import CONFIG, PREFIX, model_files
 from rdrop_paddle.deploy.export import write_staged
 from rdrop_paddle.deploy.onnx import export_onnx
@@ -23,6 +23,7 @@ from rdrop_paddle.utils.capture import filtered_output
 
 TASK = "text_classification"
 INPUTS = ("input_ids", "token_type_ids")
+OUTPUTS = ("logits", "probabilities", "score")
 
 
 class _Exported(paddle.nn.Layer):
@@ -39,9 +40,10 @@ class _Exported(paddle.nn.Layer):
 
 
 def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names: list[str], max_seq_len: int,
-                extra: dict | None = None, onnx_opset: int | None = None, add_softmax: bool = False) -> list[str]:
-    """Save text classifier ``model`` into ``out_dir`` with the tokenizer files of ``text_dir``
-    (written into a staging folder, then renamed into place); returns the files."""
+                extra: dict | None = None, onnx_opset: int | None = None, output: str = "logits") -> list[str]:
+    """Save text model ``model`` into ``out_dir`` with the tokenizer files of ``text_dir``
+    (written into a staging folder, then renamed into place); returns the files.  ``output``
+    is what the graph returns (:data:`OUTPUTS`; ``probabilities`` adds a softmax)."""
     tokenizer = Tokenizer.from_pretrained(text_dir)  # checks vocab.txt before anything is written
     arch = model.config
     _check_tables({"vocab_size": arch.vocab_size, "max_position_embeddings": arch.max_position_embeddings,
@@ -51,14 +53,14 @@ def export_text(model: paddle.nn.Layer, out_dir: str, text_dir: str, class_names
         model.eval()
         spec = [paddle.static.InputSpec([None, None], "int64", name) for name in INPUTS]
         with filtered_output(lambda line: "not support input out tensor" in line):
-            paddle.jit.save(paddle.jit.to_static(_Exported(model, tokenizer.pad_id, add_softmax), input_spec=spec,
+            paddle.jit.save(paddle.jit.to_static(_Exported(model, tokenizer.pad_id, output == "probabilities"), input_spec=spec,
                                                  full_graph=True), os.path.join(staging, PREFIX))
         for name in TOKENIZER_FILES:
             if os.path.isfile(os.path.join(text_dir, name)):
                 shutil.copyfile(os.path.join(text_dir, name), os.path.join(staging, name))
         write_json({"task": TASK, "inputs": list(INPUTS), "max_seq_len": max_seq_len, "class_names": class_names,
                     "vocab_size": arch.vocab_size, "max_position_embeddings": arch.max_position_embeddings,
-                    "output": "probabilities" if add_softmax else "logits", "paddle": paddle.__version__,
+                    "output": output, "paddle": paddle.__version__,
                     **(extra or {})}, os.path.join(staging, CONFIG))
         if onnx_opset is not None:
             export_onnx(*model_files(staging), onnx_opset)
@@ -89,15 +91,16 @@ def _check_tables(cfg: dict, tokens: int, path: str) -> None:
 
 
 class TextPredictor:
-    """An exported text classifier: ``predict(texts, topk)`` -> per text its top-k class names
-    and probabilities, by Paddle Inference (``backend="paddle"``), ONNX Runtime or OpenVINO."""
+    """An exported text model: ``predict(texts, topk)`` -> per text its top-k class names and
+    probabilities (a regression model: its ``score``), by Paddle Inference (``backend="paddle"``),
+    ONNX Runtime or OpenVINO."""
 
     def __init__(self, model_dir: str, backend: str = "paddle", cpu_threads: int | None = None,
                  mkldnn: bool | None = None, precision: str = "fp32") -> None:
         cfg = read_json(os.path.join(model_dir, CONFIG))
         names, length = cfg.get("class_names"), cfg.get("max_seq_len")
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(length, int)
-                and 2 < length <= 1 << 16 and cfg.get("output") in ("logits", "probabilities")):
+                and 2 < length <= 1 << 16 and cfg.get("output") in OUTPUTS):
             raise UserInputError(f"{os.path.join(model_dir, CONFIG)}: not a text classifier's config")
         self.cfg, self.tokenizer = cfg, Tokenizer.from_pretrained(model_dir)
         _check_tables(cfg, self.tokenizer.vocab_size, os.path.join(model_dir, CONFIG))
@@ -106,9 +109,13 @@ class TextPredictor:
         self.run = session(model_dir, backend, precision, "cpu", cpu_threads, mkldnn)
 
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        out = []
+        """The model's outputs for ``texts``; a tab splits a text into a sentence pair, as in
+        the training files (``text_a<TAB>text_b``)."""
+        out, length = [], self.cfg["max_seq_len"]
         for i in range(0, len(texts), batch_size):
-            batch = self.tokenizer(texts[i:i + batch_size], max_length=self.cfg["max_seq_len"])
+            pieces = [text.split("\t", 1) for text in texts[i:i + batch_size]]
+            encoded = [self.tokenizer.encode(p[:1], p[1:] or None, length)[0] for p in pieces]
+            batch = pad(encoded, self.tokenizer.pad_id, self.tokenizer.settings.padding_side)
             out.append(self.run({k: batch[k] for k in INPUTS}))
         return np.concatenate(out)
 
@@ -116,6 +123,8 @@ class TextPredictor:
         logits = self.logits(texts, batch_size)
         if not np.isfinite(logits).all():
             raise UserInputError("the model gives non-finite outputs: its weights are not usable; nothing was written")
+        if self.cfg["output"] == "score":
+            return [{"text": text, "score": float(row[0])} for text, row in zip(texts, logits)]
         probs = logits
         if self.cfg["output"] == "logits":
             z = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -124,3 +133,19 @@ class TextPredictor:
         return [{"text": text, "topk": [{"class": int(c), "name": names[c] if c < len(names) else str(c),
                                          "prob": float(p[c])} for c in np.argsort(-row, kind="stable")[:topk]],
                  self.cfg["output"]: row.tolist()} for text, row, p in zip(texts, logits, probs)]
+
+
+def table(results: list[dict], topk: int) -> str:
+    """A Markdown table of :meth:`TextPredictor.predict`'s results (texts cut at 60 characters)."""
+    from rdrop_paddle.utils.terminal import printable
+
+    scores = "score" in results[0]
+    k = 1 if scores else min(topk, len(results[0]["topk"]))
+    heads = ["score"] if scores else [f"top-{i + 1}" for i in range(k)]
+    lines = [f"| text | {' | '.join(heads)} |", "| --- |" + " --- |" * k]
+    for r in results:
+        text = " ".join(r["text"].replace("\t", " [SEP] ").split())
+        cells = (f"{r['score']:.4f}" if scores else
+                 " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"]))
+        lines.append(f"| {printable(text[:60]) + ('...' if len(text) > 60 else '')} | {cells} |")
+    return "\n".join(lines)

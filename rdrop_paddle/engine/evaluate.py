@@ -1,4 +1,5 @@
-"""Top-k accuracy and NLL over a validation set sharded across ranks, with exact counts."""
+"""Top-k accuracy and NLL (classification), or correlation and MSE (regression), over a
+validation set sharded across ranks, with exact counts."""
 from __future__ import annotations
 
 import sys
@@ -11,7 +12,7 @@ from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import eval_batches
 from rdrop_paddle.engine import agreement
 from rdrop_paddle.engine import distributed as dist
-from rdrop_paddle.engine.metrics import class_counts, f1, mcc
+from rdrop_paddle.engine.metrics import class_counts, f1, mcc, pearson, spearman
 from rdrop_paddle.errors import DataLoadingError, UserInputError
 from rdrop_paddle.losses import cross_entropy
 from rdrop_paddle.losses.two_pass import call
@@ -33,16 +34,47 @@ def eval_loader(dataset, batch_size: int, num_workers: int = 0) -> Loader:
                   num_workers)
 
 
-def evaluate_run(model: paddle.nn.Layer, raw: paddle.nn.Layer, ema, loader, show_progress: bool = False,
-                 should_stop: Optional[Callable[[], bool]] = None, confusion_classes: int = 0) -> Optional[dict]:
-    """:func:`evaluate` of ``model``; with an EMA (of ``raw``, the layer ``model`` runs) also of
-    the averaged weights, as ``ema_top1``, ``ema_top5`` and ``ema_loss``."""
-    metrics = evaluate(model, loader, show_progress, should_stop, confusion_classes=confusion_classes)
+def evaluate_run(measure: Callable, model: paddle.nn.Layer, raw: paddle.nn.Layer, ema) -> Optional[dict]:
+    """``measure(model)`` (the task's metrics, None when stopped); with an EMA (of ``raw``, the
+    layer ``model`` runs) also of the averaged weights, each metric prefixed ``ema_``."""
+    metrics = measure(model)
     if metrics is None or ema is None:
         return metrics
     with ema.applied(raw):
-        averaged = evaluate(model, loader, show_progress, should_stop)
-    return None if averaged is None else {**metrics, **{f"ema_{k}": averaged[k] for k in ("top1", "top5", "loss")}}
+        averaged = measure(model)
+    if averaged is None:
+        return None
+    return {**metrics, **{f"ema_{k}": v for k, v in averaged.items() if k != "count" and isinstance(v, float)}}
+
+
+def _run(model: paddle.nn.Layer, loader, consume: Callable, show_progress: bool,
+         should_stop: Optional[Callable[[], bool]]) -> bool:
+    """Call ``consume(outputs, labels)`` (NumPy float32, int or float labels) for each batch of
+    ``loader`` under ``model.eval()``; False if ``should_stop()`` became true on any rank.  A
+    rank whose data fails makes every rank raise its error."""
+    was_training = model.training
+    model.eval()
+    if show_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        loader = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
+    stopped, failure = False, None
+    try:
+        for inputs, labels in loader:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            consume(call(model, inputs).astype("float32"), labels)
+    except DataLoadingError as e:  # the other ranks learn of it below instead of waiting
+        if dist.world_size() == 1:
+            raise
+        failure = e
+    flags = dist.all_reduce_sum([float(stopped), float(failure is not None)])
+    if flags[1] > 0:
+        agreement.share_failure(failure)
+    if was_training:
+        model.train()
+    return flags[0] == 0
 
 
 @paddle.no_grad()
@@ -56,44 +88,24 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
     ``loss`` is the mean NLL; it is NaN if any logit was not finite.  Returns None if
     ``should_stop()`` became true on the way (the caller is shutting down).
     """
-    was_training = model.training
-    model.eval()
     totals = np.zeros(4)  # top1 hits, top5 hits, summed NLL, samples
     per_class = np.zeros((2, num_classes))  # top-1 hits and samples of each class
     counts = np.zeros((3, confusion_classes))  # per class: hits, predictions, samples
-    if show_progress and sys.stderr.isatty():
-        from tqdm import tqdm
 
-        loader = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
-    stopped, failure = False, None
-    try:
-        for images, labels in loader:
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            logits = call(model, images).astype("float32")
-            nll = float(cross_entropy(logits, labels, reduction="sum"))
-            values = logits.numpy()
-            if not np.isfinite(values).all():
-                nll = float("nan")
-            y = labels.numpy().reshape(-1)
-            totals += [*topk_correct(values, y), nll, len(y)]
-            if confusion_classes:
-                counts += class_counts(y, values.argmax(axis=1), confusion_classes)
-            if num_classes:
-                np.add.at(per_class, (0, y), (values.argmax(axis=1) == y))
-                np.add.at(per_class, (1, y), 1)
-    except DataLoadingError as e:  # the other ranks learn of it below instead of waiting
-        if dist.world_size() == 1:
-            raise
-        failure = e
-    flags = dist.all_reduce_sum([float(stopped), float(failure is not None)])
-    if flags[1] > 0:
-        agreement.share_failure(failure)
-    stopped = flags[0] > 0
-    if was_training:
-        model.train()
-    if stopped:
+    def consume(logits, labels):
+        nll = float(cross_entropy(logits, labels, reduction="sum"))
+        values = logits.numpy()
+        if not np.isfinite(values).all():
+            nll = float("nan")
+        y = labels.numpy().reshape(-1)
+        totals[:] += [*topk_correct(values, y), nll, len(y)]
+        if confusion_classes:
+            counts[:] += class_counts(y, values.argmax(axis=1), confusion_classes)
+        if num_classes:
+            np.add.at(per_class, (0, y), (values.argmax(axis=1) == y))
+            np.add.at(per_class, (1, y), 1)
+
+    if not _run(model, loader, consume, show_progress, should_stop):
         return None
     summed = dist.all_reduce_sum(totals.tolist() + per_class.ravel().tolist() + counts.ravel().tolist())
     top1, top5, nll, count = summed[:4]
@@ -106,3 +118,31 @@ def evaluate(model: paddle.nn.Layer, loader, show_progress: bool = False,
         counts = np.asarray(summed[4 + 2 * num_classes:]).reshape(3, confusion_classes)
         result["f1"], result["mcc"] = f1(counts), mcc(counts)
     return result
+
+
+@paddle.no_grad()
+def evaluate_regression(model: paddle.nn.Layer, loader, show_progress: bool = False,
+                        should_stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
+    """``{'pearson', 'spearman', 'loss', 'count'}`` (percent; ``loss`` the MSE) of a model with one
+    output over the whole (sharded) set.  Rank correlation needs every prediction: rank ``r``'s
+    ``k``-th sample is sample ``r + k * world`` (:func:`eval_batches`), so the ranks sum
+    vectors holding their own samples' places and every rank gets the whole set."""
+    predictions, targets = [], []
+
+    def consume(outputs, labels):
+        predictions.append(outputs.numpy().reshape(-1))
+        targets.append(labels.numpy().astype(np.float64).reshape(-1))
+
+    if not _run(model, loader, consume, show_progress, should_stop):
+        return None
+    mine = np.concatenate(predictions or [np.zeros(0)]), np.concatenate(targets or [np.zeros(0)])
+    count = int(dist.all_reduce_sum([float(len(mine[0]))])[0])
+    if count == 0:
+        raise UserInputError("evaluation over an empty validation set")
+    places = np.arange(dist.rank(), count, dist.world_size())[:len(mine[0])]
+    whole = np.zeros((2, count))
+    whole[:, places] = mine
+    prediction, target = np.asarray(dist.all_reduce_sum(whole.ravel().tolist())).reshape(2, count)
+    loss = float(np.mean(np.square(prediction - target))) if np.isfinite(prediction).all() else float("nan")
+    return {"pearson": pearson(prediction, target), "spearman": spearman(prediction, target), "loss": loss,
+            "count": count}

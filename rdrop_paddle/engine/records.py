@@ -9,22 +9,24 @@ from rdrop_paddle.data.entries import named
 from rdrop_paddle.errors import TrainingDiverged
 
 
-def record_eval(metrics: dict, step: int, progress, log, writer) -> bool:
-    """Log an evaluation and update ``progress.best_top1`` / ``best_step`` / ``best_ema``; True if
-    it is a new best (with an EMA: the better of the raw and the averaged weights).  A non-finite
-    one stops the run."""
-    if not all(math.isfinite(metrics[k]) for k in ("top1", "top5", "loss")):
-        raise TrainingDiverged(f"evaluation at step {step} gives non-finite logits (loss "
+def record_eval(metrics: dict, step: int, progress, log, writer, keys: tuple = ("top1", "top5")) -> bool:
+    """Log an evaluation and update ``progress.best_top1`` (the best ``keys[0]``: top-1, or a
+    regression's Pearson) / ``best_step`` / ``best_ema``; True if it is a new best (with an EMA:
+    the better of the raw and the averaged weights).  A non-finite one stops the run."""
+    main = keys[0]
+    if not all(math.isfinite(metrics[k]) for k in (*keys, "loss")):
+        raise TrainingDiverged(f"evaluation at step {step} gives non-finite outputs (loss "
                                f"{metrics['loss']}); nothing was saved")
-    ema_better = metrics.get("ema_top1", -1.0) >= metrics["top1"]  # with an EMA, the better of the two
-    score = metrics["ema_top1"] if ema_better else metrics["top1"]
+    ema_better = metrics.get(f"ema_{main}", -math.inf) >= metrics[main]  # with an EMA, the better of the two
+    score = metrics[f"ema_{main}"] if ema_better else metrics[main]
     new_best = score > progress.best_top1
     if new_best:
         progress.best_top1, progress.best_step, progress.best_ema = score, step, ema_better
-    ema = "".join(f"{k}: {metrics[k]:.2f}, " for k in ("f1", "mcc", "ema_top1", "ema_top5") if k in metrics)
-    log.info(f"[Eval][step {step}] top1: {metrics['top1']:.2f}, top5: {metrics['top5']:.2f}, "
-             f"val_loss: {metrics['loss']:.5f}, {ema}best_top1: {progress.best_top1:.2f}")
-    writer.add({f"eval/{k}": metrics[k] for k in ("top1", "top5", "loss", "f1", "mcc", "ema_top1", "ema_top5", "ema_loss")
+    shown = ("f1", "mcc", *(f"ema_{k}" for k in keys))
+    extra = "".join(f"{k}: {metrics[k]:.2f}, " for k in shown if k in metrics)
+    log.info(f"[Eval][step {step}] {keys[0]}: {metrics[keys[0]]:.2f}, {keys[1]}: {metrics[keys[1]]:.2f}, "
+             f"val_loss: {metrics['loss']:.5f}, {extra}best_{main}: {progress.best_top1:.2f}")
+    writer.add({f"eval/{k}": metrics[k] for k in (*keys, "loss", "f1", "mcc", *(f"ema_{k}" for k in (*keys, "loss")))
                 if k in metrics}, step)
     return new_best
 

@@ -2,7 +2,7 @@
 
 :func:`check_checkpoint` compares a checkpoint read from disk with the model it is resumed
 into: weights (keys, shapes, floating point), progress (integer step, best step and stream
-position, a finite best top-1), the LR schedule's state, the optimizer state (for every
+position, a finite best score: top-1 or a correlation in percent), the LR schedule's state, the optimizer state (for every
 parameter exactly the entries the optimizer keeps, each of the parameter's shape or a ``[1]``
 accumulator, in floating point), and the EMA weights when the run keeps an EMA.  Weights and
 EMA must be finite.  A checkpoint that fails is damaged: resume falls back to an older one.
@@ -43,8 +43,8 @@ def _progress(progress: Any, step: int) -> None:
     if _count(progress["best_step"], "progress.best_step") > step:
         raise ValueError(f"progress.best_step {progress['best_step']} is after step {step}")
     _count(progress["position"], "progress.position")
-    if not -1.0 <= _finite(progress["best_top1"], "progress.best_top1") <= 100.0:
-        raise ValueError(f"progress.best_top1 {progress['best_top1']} is outside [-1, 100]")
+    if not -101.0 <= _finite(progress["best_top1"], "progress.best_top1") <= 100.0:  # top-1, or a correlation
+        raise ValueError(f"progress.best_top1 {progress['best_top1']} is outside [-101, 100]")
 
 
 def _schedule(schedule: Any, what: str) -> None:

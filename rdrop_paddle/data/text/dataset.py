@@ -14,12 +14,15 @@ from rdrop_paddle.io import digest
 
 class TextDataset(Dataset):
     """``dataset[i]`` (or ``dataset[(i, seed)]``) is ``((ids, type_ids), label)``; ``collate``
-    pads a batch to its longest sequence: ``({input_ids, token_type_ids, attention_mask}, labels)``."""
+    pads a batch to its longest sequence: ``({input_ids, token_type_ids, attention_mask}, labels)``.
+    Labels are class indices (``int64``) or, for regression, scores (``float32``)."""
 
     def __init__(self, encoded: list, labels: np.ndarray, class_names: list[str], pad_id: int = 0,
                  padding_side: str = "right") -> None:
         super().__init__()
-        self.encoded, self.labels = encoded, np.asarray(labels, np.int64)
+        self.encoded, self.labels = encoded, np.asarray(labels)
+        if self.labels.dtype.kind != "f":
+            self.labels = self.labels.astype(np.int64)
         self.class_names, self.pad_id, self.padding_side = list(class_names), pad_id, padding_side
         self.skipped_files: list[str] = []
         self.skipped_lines: list[str] = []  # "file:line: reason" of the lines Data.skip_bad_lines skipped
@@ -33,7 +36,7 @@ class TextDataset(Dataset):
 
     def collate(self, items: list) -> tuple[dict, np.ndarray]:
         return (pad([item[0] for item in items], self.pad_id, self.padding_side),
-                np.asarray([item[1] for item in items], np.int64))
+                np.asarray([item[1] for item in items], self.labels.dtype))
 
     def sample_digest(self, n: int = 64) -> str:
         """A digest of the token ids of ``n`` evenly spaced samples (ranks compare it)."""
@@ -43,7 +46,7 @@ class TextDataset(Dataset):
     def standin(self, batch: int) -> tuple[dict, np.ndarray]:
         """A batch of ``[CLS] [SEP]`` sequences: what a rank whose data failed steps on."""
         cls_sep = ([self.encoded[0][0][0], self.encoded[0][0][-1]], [0, 0]) if len(self) else ([0, 0], [0, 0])
-        return pad([cls_sep] * batch, self.pad_id, self.padding_side), np.zeros([batch], np.int64)
+        return pad([cls_sep] * batch, self.pad_id, self.padding_side), np.zeros([batch], self.labels.dtype)
 
 
 def read_splits(name: str, root: str, task: str, skip_bad: bool, allow_outside: bool = False):

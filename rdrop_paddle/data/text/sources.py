@@ -4,7 +4,8 @@
   ``dev.txt`` of ``text<TAB>label`` lines (``text_a<TAB>text_b<TAB>label`` for pairs), the
   label a name listed in ``label.txt`` (one a line, the class order).
 - ``glue``: ``train.tsv`` / ``dev.tsv`` of a GLUE task (``Data.task``), read as GLUE ships
-  them (tab-separated, no quoting, a header line except for CoLA).
+  them (tab-separated, no quoting, a header line except for CoLA); STS-B's label is its
+  ``score`` column, a float (regression).
 - ``clue``: ``train.json`` / ``dev.json`` JSON lines of a CLUE task; ``labels.json`` gives the
   class names (TNEWS, IFLYTEK), else the labels are ``0`` and ``1`` (AFQMC).
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from rdrop_paddle.config.schema import MAX_CLASSES
 from rdrop_paddle.data.entries import DataRoot, check_regular
+from rdrop_paddle.data.text.glue_tasks import GLUE
 from rdrop_paddle.errors import UserInputError
 
 MAX_FILE_BYTES = 4 << 30
@@ -29,26 +31,6 @@ MAX_LINE_CHARS = 1 << 20
 MAX_LINE_BYTES = 4 * MAX_LINE_CHARS  # UTF-8: at most 4 bytes a character
 
 
-@dataclasses.dataclass(frozen=True)
-class GlueTask:
-    """Columns (header names, or indices for a file without one) and labels of a GLUE task."""
-    text_a: object
-    text_b: object
-    label: object
-    labels: tuple
-    dev: str = "dev.tsv"
-    header: bool = True
-
-
-_BINARY, _ENTAIL = ("0", "1"), ("entailment", "not_entailment")
-GLUE = {"sst-2": GlueTask("sentence", None, "label", _BINARY),
-        "cola": GlueTask(3, None, 1, _BINARY, header=False),
-        "mrpc": GlueTask("#1 String", "#2 String", "Quality", _BINARY),
-        "qqp": GlueTask("question1", "question2", "is_duplicate", _BINARY),
-        "qnli": GlueTask("question", "sentence", "label", _ENTAIL),
-        "rte": GlueTask("sentence1", "sentence2", "label", _ENTAIL),
-        "mnli": GlueTask("sentence1", "sentence2", "gold_label", ("entailment", "neutral", "contradiction"),
-                         dev="dev_matched.tsv")}
 CLUE = {"tnews": ("sentence", None), "iflytek": ("sentence", None), "afqmc": ("sentence1", "sentence2")}
 SOURCES = ("text_folder", "glue", "clue")
 
@@ -117,8 +99,9 @@ def _check_text(text: str) -> None:
         raise _BadLine(problem)
 
 
-def _read(path: str, parse, skip_bad: bool, root: DataRoot) -> TextSplit:
-    """Apply ``parse(number, raw) -> (text, pair, label index) | None`` to each line of ``path``."""
+def _read(path: str, parse, skip_bad: bool, root: DataRoot, dtype=np.int64) -> TextSplit:
+    """Apply ``parse(number, raw) -> (text, pair, label) | None`` to each line of ``path``;
+    labels are class indices (``int64``) or scores (``float32``)."""
     texts, pairs, labels, skipped = [], [], [], []
     for number, raw in _lines(path, root):
         try:
@@ -142,7 +125,7 @@ def _read(path: str, parse, skip_bad: bool, root: DataRoot) -> TextSplit:
     has_pairs = any(p is not None for p in pairs)
     if has_pairs and any(p is None for p in pairs):
         raise UserInputError(f"{path}: some lines are sentence pairs, others single sentences")
-    return TextSplit(texts, pairs if has_pairs else None, np.asarray(labels, np.int64), skipped)
+    return TextSplit(texts, pairs if has_pairs else None, np.asarray(labels, dtype), skipped)
 
 
 def _index(classes: dict, label: str) -> int:
@@ -150,6 +133,17 @@ def _index(classes: dict, label: str) -> int:
         raise _BadLine(f"label {label[:40]!r} is not one of the classes ({', '.join(list(classes)[:8])}"
                        f"{', ...' if len(classes) > 8 else ''})")
     return classes[label]
+
+
+def _score(label: str) -> float:
+    """A regression target: a finite number (STS-B's similarity, 0 to 5)."""
+    try:
+        value = float(label)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value) or abs(value) > 1e30:
+        raise _BadLine(f"score {label[:40]!r} is not a finite number")
+    return value
 
 
 def _class_list(path: str, root: DataRoot) -> list[str]:
@@ -191,7 +185,7 @@ def glue(root: str, task: str, skip_bad: bool, allow_outside: bool = False) -> t
     """A GLUE task's ``train.tsv`` and dev file."""
     inside = DataRoot(root, allow_outside)
     if task not in GLUE:
-        raise UserInputError(f"Data.task {task!r} is not a GLUE classification task ({', '.join(GLUE)})")
+        raise UserInputError(f"Data.task {task!r} is not a GLUE task ({', '.join(GLUE)})")
     spec = GLUE[task]
     classes = {n: i for i, n in enumerate(spec.labels)}
 
@@ -215,9 +209,10 @@ def glue(root: str, task: str, skip_bad: bool, allow_outside: bool = False) -> t
                 columns.update({k: cells.index(k) for k in wanted})
                 return None
             pair = column(cells, spec.text_b) if spec.text_b is not None else None
-            return column(cells, spec.text_a), pair, _index(classes, column(cells, spec.label).strip())
+            label = column(cells, spec.label).strip()
+            return column(cells, spec.text_a), pair, _score(label) if spec.regression else _index(classes, label)
 
-        return _read(path, parse, skip_bad, inside)
+        return _read(path, parse, skip_bad, inside, np.float32 if spec.regression else np.int64)
 
     return read("train.tsv"), read(spec.dev), list(spec.labels)
 
