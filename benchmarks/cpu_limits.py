@@ -1,5 +1,6 @@
-"""The machine's fp32 limits for the inference table: CPU flags, the theoretical peak and a
-large sgemm through NumPy's and PyTorch's BLAS (the practical ceiling), and the FLOPs of a ViT."""
+"""The machine's fp32 limits for the inference table: CPU flags, the theoretical peak (from the
+maximum clock, where the machine tells it) and a large sgemm through NumPy's and PyTorch's BLAS
+measured on a quiet machine (the practical ceiling: the larger of the two), and the FLOPs of a ViT."""
 from __future__ import annotations
 
 import os
@@ -20,17 +21,39 @@ def cpu_flags() -> list[str]:
     return [f for f in FLAGS if f in have]
 
 
-def clock_ghz() -> float:
-    """The clock /proc/cpuinfo reports (the current one; turbo may be higher)."""
-    with open("/proc/cpuinfo") as fh:
-        return max(float(line.split(":")[1]) for line in fh if line.startswith("cpu MHz")) / 1000
+def max_clock_ghz() -> float | None:
+    """The CPU's maximum clock (``cpufreq/cpuinfo_max_freq``), or None where the machine does not
+    say (a VM often does not; /proc/cpuinfo's "cpu MHz" is the current clock, not the maximum)."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as fh:
+            return int(fh.read().strip()) / 1e6
+    except (OSError, ValueError):
+        return None
 
 
-def theoretical_peak(cores: int, flags: list[str]) -> tuple[float, str]:
-    """``cores x 2 FMA units x fp32 lanes x 2 flops x clock`` in GFLOP/s, and that formula in words."""
+def theoretical_peak(cores: int, flags: list[str]) -> tuple[float | None, str]:
+    """``cores x 2 FMA units x fp32 lanes x 2 flops x maximum clock`` in GFLOP/s and that formula
+    in words; None (and why) where the maximum clock is not readable."""
     lanes = 16 if "avx512f" in flags else 8
-    ghz = clock_ghz()
+    ghz = max_clock_ghz()
+    if ghz is None:
+        return None, "no maximum clock readable (cpufreq), so no theoretical peak"
     return cores * 2 * lanes * 2 * ghz, f"{cores} cores x 2 FMA units x {lanes} fp32 lanes x 2 x {ghz:.2f} GHz"
+
+
+def quiet_ceiling(measure, max_load: float = 1.0, waits: int = 6, pause: float = 10.0) -> tuple[dict, float]:
+    """``{framework: GFLOP/s}`` of ``measure(framework)`` for NumPy and PyTorch, and the 1-minute
+    load average it was measured at: measured again (up to ``waits`` times, ``pause`` s apart)
+    while the load average is above ``max_load``, keeping the best of each."""
+    best, load = {}, os.getloadavg()[0]
+    for attempt in range(waits + 1):
+        load = os.getloadavg()[0]
+        for framework in ("numpy", "torch"):
+            best[framework] = max(best.get(framework, 0.0), measure(framework))
+        if load <= max_load or attempt == waits:
+            break
+        time.sleep(pause)
+    return best, load
 
 
 def sgemm_gflops(framework: str, n: int = 4096, repeats: int = 5) -> float:
