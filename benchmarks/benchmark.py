@@ -106,7 +106,6 @@ def worker(framework, model_name, mode, batch, warmup, repeats, steps, image_siz
         configure("cpu")
     else:
         from rdrop_paddle.cpu import configure_environment
-from rdrop_paddle.cpu.info import cpu_info, environment_for
 
         configure_environment()  # what the tools do before paddle loads
         if framework == "paddle":

@@ -24,12 +24,12 @@ import statistics
 import sys
 import tempfile
 import time
-import traceback
 
 import _entry  # noqa: F401  (finds rdrop_paddle in a checkout)
 import numpy as np
 
 import cpu_limits
+from backend_files import openvino_int8, ort_fused, ort_int8, paddle_int8
 from rdrop_paddle.utils import bench
 
 WIDTHS = {"vit_tiny_patch16": (192, 12, 3), "vit_small_patch16": (384, 12, 6), "vit_base_patch16": (768, 12, 12)}
@@ -103,67 +103,11 @@ def prepare(model: str, size: int, classes: int, batches: list[int], folder: str
     export(layer, folder, size, 3, [str(i) for i in range(classes)],
            onnx_opset=17 if importlib.util.find_spec("paddle2onnx") else None)
     calib = [_batch(size, 1000 + i)[:1] for i in range(8)]
-    status = {"ort_fused": _optional(lambda: _ort_fused(folder, model)),
-              "ort_int8": _optional(lambda: _ort_int8(folder, calib)),
-              "openvino_int8": _optional(lambda: _ov_int8(folder, calib)),
-              "paddle_int8": _paddle_int8(folder, calib)}
+    status = {"ort_fused": _optional(lambda: ort_fused(folder, *WIDTHS[model][::2])),
+              "ort_int8": _optional(lambda: ort_int8(folder, calib)),
+              "openvino_int8": _optional(lambda: openvino_int8(folder, calib)),
+              "paddle_int8": paddle_int8(folder, calib)}
     return {k: v for k, v in status.items() if isinstance(v, str)}
-
-
-def _ort_fused(folder: str, model: str) -> None:
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    hidden, _, heads = WIDTHS[model]
-    optimize_model(os.path.join(folder, "inference.onnx"), model_type="vit", num_heads=heads,
-                   hidden_size=hidden, opt_level=1).save_model_to_file(os.path.join(folder, "fused.onnx"))
-
-
-def _paddle_int8(folder: str, calib: list) -> str:
-    """Paddle's own int8: ``paddle.static.quantization.PostTrainingQuantization`` (PaddleSlim's
-    ``quant_post_static`` is a wrapper of it) on the exported program; the row says how it ends."""
-    import paddle
-    from paddle.static.quantization import PostTrainingQuantization
-
-    from rdrop_paddle.deploy.folder import model_files
-
-    model, params = model_files(folder)
-    paddle.enable_static()
-    try:
-        ptq = PostTrainingQuantization(
-            executor=paddle.static.Executor(paddle.CPUPlace()), model_dir=folder,
-            model_filename=os.path.basename(model), params_filename=os.path.basename(params),
-            data_loader=lambda: ([c] for c in calib), batch_nums=len(calib), algo="avg", onnx_format=True,
-            quantizable_op_type=["matmul", "matmul_v2", "mul"])
-        ptq.quantize()
-    except Exception as e:  # noqa: BLE001  (the row reports whatever stops it)
-        where = traceback.extract_tb(e.__traceback__)[-1]
-        return (f"does not run on Paddle {paddle.__version__}'s exported program ({type(e).__name__} in "
-                f"{os.path.basename(where.filename)}:{where.lineno} {where.name})")
-    finally:
-        paddle.disable_static()
-    return "quantised, but this benchmark has no Paddle Inference int8 session to time it"
-
-
-def _ort_int8(folder: str, calib: list) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter({"x": c} for c in calib)
-
-        def get_next(self):
-            return next(self.items, None)
-
-    quantize_static(os.path.join(folder, "inference.onnx"), os.path.join(folder, "int8_static.onnx"), Reader(),
-                    quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
-
-
-def _ov_int8(folder: str, calib: list) -> None:
-    from rdrop_paddle.deploy.quantize import check_int8_export, quantize_openvino
-
-    check_int8_export(folder)
-    quantize_openvino(folder, calib)
 
 
 def _session(key: str, folder: str, model: str, size: int, classes: int, threads: int):

@@ -6,7 +6,7 @@ load on first use.  On CPU, call :func:`rdrop_paddle.cpu.configure` before ``imp
 """
 import importlib
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _LAZY = {"RDropLoss": "rdrop_paddle.losses", "RDropCrossEntropy": "rdrop_paddle.losses",
          "two_pass": "rdrop_paddle.losses", "rdrop_forward": "rdrop_paddle.losses",

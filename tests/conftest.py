@@ -5,8 +5,9 @@ from rdrop_paddle.cpu import configure
 
 configure("cpu")
 
-LONGEST_FIRST = ("test_tipc.py", "test_multinode.py", "test_paddle26.py", "test_training.py", "test_tampered.py",
-                 "test_own_images.py", "test_pickle_fuzz.py", "test_recipe.py")
+LONGEST_FIRST = ("test_tipc.py", "test_paddle26.py", "test_multinode.py", "test_tampered.py", "test_training.py",
+                 "test_alignment.py", "test_own_images.py", "test_text_training.py", "test_pickle_fuzz.py",
+                 "test_faults.py", "test_recipe.py")
 
 
 def pytest_collection_modifyitems(config, items):

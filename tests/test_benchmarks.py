@@ -9,7 +9,7 @@ import pytest
 
 from helpers import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]  # minutes of benchmarks: CI's second step
 
 
 def test_infer_backends_marks_a_missing_optional_package_and_keeps_stderr_clean(tmp_path):

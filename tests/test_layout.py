@@ -117,6 +117,20 @@ def test_no_file_a_reader_cannot_hold():
     assert not long, "\n".join(long)
 
 
+def test_every_script_compiles():
+    """Scripts outside the package (tools, benchmarks) that no test imports still parse."""
+    broken = []
+    for top in ("tools", "benchmarks"):
+        for name in sorted(os.listdir(os.path.join(ROOT, top))):
+            if name.endswith(".py"):
+                path = os.path.join(ROOT, top, name)
+                try:
+                    compile(open(path, encoding="utf-8").read(), path, "exec")
+                except SyntaxError as e:
+                    broken.append(f"{top}/{name}:{e.lineno}: {e.msg}")
+    assert not broken, "\n".join(broken)
+
+
 def test_one_version():
     import re
 

@@ -215,6 +215,7 @@ def test_two_processes_match_one_with_every_finetuning_option_on(demo, tmp_path)
             np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=f"{key} (ema={ema})")
 
 
+@pytest.mark.extended  # docs/own_images.md as written, 4 minutes: CI's second step
 def test_readme_walkthrough_runs_and_names_the_classes(tmp_path):
     """docs/own_images.md's walk-through block, as written: train -> eval --per-class -> export -> infer."""
     import json

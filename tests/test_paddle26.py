@@ -12,7 +12,7 @@ import pytest
 
 from helpers import ROOT, test_cache
 
-pytestmark = pytest.mark.slow  # end-to-end runs of the tools: the full tier only
+pytestmark = [pytest.mark.slow, pytest.mark.extended]  # builds a venv: CI's second step (-m extended)
 
 SUBSET = ["tests/test_io.py", "tests/test_models.py", "tests/test_paddlenlp.py", "tests/test_rdrop_any_model.py",
           "tests/test_train_step.py", "tests/test_optim.py", "tests/test_checkpoint.py", "tests/test_deploy.py",

@@ -253,6 +253,7 @@ def _crashing_seed(seeds: range) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # 3 minutes of random pickles: CI's second step
 def test_random_pickles_load_or_raise_one_user_error():
     total = int(os.environ.get("RDROP_PICKLE_FUZZ", "5000"))
     problems = []

@@ -30,6 +30,7 @@ def _args(demo, out, *extra):
             "-o", f"Data.root={demo / 'demo' / 'data'}", "-o", f"Global.output_dir={out}", *extra]
 
 
+@pytest.mark.extended  # docs/text.md as written, 3 minutes: CI's second step
 def test_walk_through_as_written(tmp_path):
     """docs/text.md's walk-through block as written (configs/text_demo.yaml as shipped): its
     figures, then the exported model on both backends against the dygraph logits."""

@@ -96,6 +96,7 @@ def test_the_guides_runner_runs_the_quickstart_chain(nano_chain):
     assert "benchmark: preprocess:" in printed and "| digit_0_label0.png | 0 (" in printed  # the demo digits
 
 
+@pytest.mark.extended  # 4 minutes of ViT-B/16 at 384 px: CI's second step
 def test_the_guides_runner_runs_the_recipe_chain(tmp_path):
     """ViT-B/16 at 384 px, the recipe as shipped (4 workers, 16 accumulation steps), one step."""
     lines = chain(tmp_path, "test_tipc/configs/vit_base_patch16_384/train_infer_python.txt")
