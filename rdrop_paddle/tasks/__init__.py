@@ -17,4 +17,11 @@ def task_of(cfg: Config) -> Task:
     return TextRegression() if is_regression(cfg) else TextClassification()
 
 
-__all__ = ["Task", "task_of", "ImageClassification", "TextClassification", "TextRegression", "TEXT_MODELS"]
+def exported_task(model_dir: str) -> Task:
+    """The task of an exported folder (what ``infer_cfg.json`` records): text or image."""
+    from rdrop_paddle.deploy.text import is_text_folder
+
+    return TextClassification() if is_text_folder(model_dir) else ImageClassification()
+
+
+__all__ = ["exported_task", "Task", "task_of", "ImageClassification", "TextClassification", "TextRegression", "TEXT_MODELS"]

@@ -55,6 +55,11 @@ class Task:
         """Write the inference folder ``out``; returns its files."""
         raise NotImplementedError
 
+    def predict(self, args) -> tuple[list[dict], dict, str]:
+        """``tools/infer.py``'s inputs through the exported model ``args.model_dir``: the
+        predictions, the JSON's other fields and the table to print."""
+        raise NotImplementedError
+
 
 def check_kind(cfg: Config, text_models: tuple = TEXT_MODELS) -> None:
     """``Data.name`` is data of the kind ``Model.name`` takes (text data for ``text_models``)."""

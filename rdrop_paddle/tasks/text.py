@@ -30,6 +30,39 @@ def text_dir(cfg: Config) -> str:
     return cfg.Global.output_dir
 
 
+MAX_TEXT_FILE_BYTES = 256 << 20
+
+
+def read_texts(args) -> list[str]:
+    """``--text`` values, then the non-empty lines of ``--text-file`` (a regular UTF-8 file of
+    at most 256 MiB); each text is checked by the tokenizer before it is tokenised."""
+    from rdrop_paddle.data.entries import check_regular
+
+    texts = list(args.text or [])
+    if args.text_file:
+        path = args.text_file
+        if not os.path.exists(path):
+            raise UserInputError(f"--text-file {path}: no such file")
+        check_regular(path, "--text-file ")
+        if os.path.getsize(path) > MAX_TEXT_FILE_BYTES:
+            raise UserInputError(f"--text-file {path}: larger than {MAX_TEXT_FILE_BYTES >> 20} MiB "
+                                 f"({os.path.getsize(path):,} bytes); split it")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, even if swapped for a FIFO
+            with os.fdopen(fd, "rb") as f:
+                raw = f.read(MAX_TEXT_FILE_BYTES + 1)
+            if len(raw) > MAX_TEXT_FILE_BYTES:
+                raise UserInputError(f"--text-file {path}: larger than {MAX_TEXT_FILE_BYTES >> 20} MiB; split it")
+            texts += [line for line in raw.decode("utf-8").splitlines() if line.strip()]
+        except OSError as e:
+            raise UserInputError(f"cannot read --text-file {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise UserInputError(f"--text-file {path}: not UTF-8 (byte {e.start})") from None
+    if not texts:
+        raise UserInputError("a text model needs --text \"...\" or --text-file FILE")
+    return texts
+
+
 class TextClassification(Task):
     samples = "texts"
 
@@ -96,6 +129,17 @@ class TextClassification(Task):
 
     def _output(self, args) -> str:
         return "probabilities" if args.add_softmax else "logits"
+
+    def predict(self, args) -> tuple[list[dict], dict, str]:
+        """``tools/infer.py``'s ``--text`` / ``--text-file`` through the exported model (a
+        classifier's top-k classes, a regression model's score)."""
+        from rdrop_paddle.deploy.text import TextPredictor, table
+
+        texts = read_texts(args)
+        predictor = TextPredictor(args.model_dir, args.backend, args.cpu_threads or None, args.enable_mkldnn,
+                                  args.precision)
+        results = predictor.predict(texts, args.topk, args.batch_size)
+        return results, {}, table(results, args.topk)
 
 
 class TextRegression(TextClassification):
