@@ -1,7 +1,7 @@
 """Data by name (issue 45): CIFAR-100 fetched from a real HTTP server on loopback (the stdlib's,
 in a thread), serving a genuine-format archive with ``Range`` support, and every fault a
 network has: a connection dropped mid-file, a 500 answered once, 404, a stall, a wrong file,
-two processes at once, no network.  Each ends in the verified file or one clear error, and a
+a full disk, two processes at once, no network.  Each ends in the verified file or one clear error, and a
 partial or wrong file is never used."""
 import hashlib
 import http.server
@@ -123,6 +123,22 @@ def test_offline_is_one_error_naming_where_to_put_the_file(server, tmp_path, mon
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserInputError, match=r"network is off .*put it at .*c.tar.gz.*RDROP_TEST_URL"):
         download(source, "c.tar.gz", home=str(tmp_path))
+
+
+def test_a_full_disk_is_one_error_and_nothing_is_cached(server, tmp_path):
+    """The disk fills mid-file (the child's file size limit: writes fail with EFBIG, as ENOSPC
+    on a full disk): one line naming the file, no retry, nothing at the archive's place."""
+    plan, source = server
+    code = ("import resource, signal, sys; from rdrop_paddle.data.download import Source, download\n"
+            "from rdrop_paddle.errors import UserInputError\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+            f"try: download(Source({source.url!r}, {source.md5!r}, 1 << 30, 'X', 'Y'), 'c.tar.gz', home=sys.argv[1])\n"
+            "except UserInputError as e: print(e)")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"cannot write {tmp_path / 'c.tar.gz.part'}: File too large; nothing was kept as" in res.stdout
+    assert not (tmp_path / "c.tar.gz").exists() and len(plan["requests"]) == 1
 
 
 def test_two_processes_download_once(server, tmp_path):

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import os
@@ -147,7 +148,8 @@ def download(source: Source, name: str, home: str | None = None, timeout: float 
                 if e.code < 500 or attempt == RETRIES:
                     raise UserInputError(f"cannot download {name}: {url} answered HTTP {e.code} {e.reason}; {where}") from None
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
-                if isinstance(e, OSError) and e.errno in (28, 30, 13):  # full disk, read-only, no permission
+                if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS,
+                                                          errno.EACCES):  # full disk or quota, read-only, no permission
                     raise UserInputError(f"cannot write {part}: {e.strerror}; nothing was kept as {dest}") from None
                 if attempt == RETRIES:
                     reason = getattr(e, "reason", None) or e
