@@ -157,3 +157,28 @@ def test_an_image_model_by_name_equals_the_same_file_converted_from_disk(hub, tm
         assert res.returncode == 0, res.stderr[-2000:]
     a, b = load_paddle(str(tmp_path / "by_name.pdparams")), load_paddle(str(tmp_path / "by_path.pdparams"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_on_two_nodes_rank_0_alone_fetches_an_image_models_weights(hub, tmp_path):
+    """Issue 45 item 4: node 1 has no network (HF_HUB_OFFLINE) and a data home of its own, yet
+    trains: rank 0 fetches and converts, then sends the weights as it sends a local file's."""
+    from reference import to_timm
+    from rdrop_paddle.alignment.reference import hf_vit, state_of
+    from safetensors.numpy import save_file
+    from test_multinode import QUICK, _launch
+
+    httpd, env = hub
+    (tmp_path / "repo").mkdir()
+    save_file(to_timm(state_of(hf_vit(hidden=64, layers=4, heads=4, image=8, patch=4, classes=10, channels=1))),
+              str(tmp_path / "repo" / "model.safetensors"))
+    httpd.repos["timm/vit_nano"] = str(tmp_path / "repo")
+    node_env = [{k: v for k, v in env.items() if v is not None},
+                {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home1"), "RDROP_DATA_HOME": str(tmp_path / "home1")}]
+    results = _launch(tmp_path, "hub", [[*QUICK, "-o", f"Global.output_dir={tmp_path / f'node{r}'}", "-o",
+                                         "Global.max_steps=10", "-o", "Model.pretrained=hf-hub:timm/vit_nano"]
+                                        for r in (0, 1)], envs=node_env)
+    assert [r[0] for r in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+    assert "Model.pretrained hf-hub:timm/vit_nano: " in results[0][1]
+    assert not (tmp_path / "home1").exists() and not (tmp_path / "hf_home1").exists()
+    assert len([r for r in httpd.requests if r[0] == "GET"]) >= 1

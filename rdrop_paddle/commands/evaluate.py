@@ -30,7 +30,7 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
     dist.init(cfg.Global.device, cfg.Global.setup_timeout)
     configure_device(cfg.Global.device)
     say = print if dist.is_main() else (lambda _: None)
-    cfg = prefer_the_run(resolve_pretrained(cfg, notice=say), notice=say)
+    cfg = prefer_the_run(resolve_pretrained(cfg, notice=say, fetch=dist.is_main()), notice=say)
     task = task_of(cfg)
     path = best_weights(cfg, no_ema)
     weights = None

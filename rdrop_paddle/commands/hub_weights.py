@@ -21,14 +21,21 @@ def converted_home(name: str, commit: str) -> str:
     return os.path.join(data_home(), "converted", parse(name)[0].replace("/", "--"), commit)
 
 
-def resolve_pretrained(cfg: Config, notice=print) -> Config:
-    """``cfg`` with an ``hf-hub:`` ``Model.pretrained`` replaced by its converted local path."""
+def resolve_pretrained(cfg: Config, notice=print, fetch: bool = True) -> Config:
+    """``cfg`` with an ``hf-hub:`` ``Model.pretrained`` replaced by its converted local path.
+
+    ``fetch=False`` (the ranks other than 0): an image model's weights are left unfetched, since
+    rank 0 alone reads them and sends them to the others; a text model's folder (its
+    ``config.json`` and tokenizer build the model and the data on every rank) is fetched on
+    every node, once per node (a lock), or read from that node's cache."""
     name = cfg.Model.pretrained
     if not is_hub(name):
         return cfg
     from rdrop_paddle.tasks import TEXT_MODELS
 
     text = cfg.Model.name in TEXT_MODELS
+    if not (fetch or text):
+        return cfg
     folder = snapshot(name)  # .../snapshots/<commit>
     source = folder if text else weights_file(folder, name)
     home = converted_home(name, os.path.basename(folder))

@@ -174,7 +174,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     dist.init(g.device, g.setup_timeout)
     configure_device(g.device)
     with agreement.together():  # each rank checks what it has; a failure stops all of them
-        cfg = resolve_pretrained(cfg, notice=print if dist.is_main() else (lambda _: None))  # hf-hub: names
+        cfg = resolve_pretrained(cfg, print if dist.is_main() else (lambda _: None), fetch=dist.is_main())
         plan = batch_plan(cfg.Data.batch_size, dist.world_size(), cfg.Optimizer.accum_steps,
                           cfg.Data.max_per_card_batch)
         task = task_of(cfg)
