@@ -9,8 +9,9 @@ import importlib
 __version__ = "0.7.0"
 
 _LAZY = {"RDropLoss": "rdrop_paddle.losses", "RDropCrossEntropy": "rdrop_paddle.losses",
-         "two_pass": "rdrop_paddle.losses", "rdrop_forward": "rdrop_paddle.losses",
-         "build_model": "rdrop_paddle.models"}
+         "RDropMSE": "rdrop_paddle.losses", "two_pass": "rdrop_paddle.losses", "rdrop_forward": "rdrop_paddle.losses",
+         "build_model": "rdrop_paddle.models",
+         "from_pretrained": "rdrop_paddle.convert.by_name"}  # a converted folder or an hf-hub: name
 
 
 def __getattr__(name):

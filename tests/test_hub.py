@@ -7,6 +7,8 @@ converted from disk; faults are one line."""
 import hashlib
 import http.server
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -93,6 +95,18 @@ def test_a_text_model_by_name_equals_the_same_folder_converted_from_disk(hub, tm
     np.testing.assert_array_equal(logits[0], logits[1])
     assert ("GET", "google-bert/tiny", "main", "model.safetensors") in httpd.requests
     assert not any(r[3] == "pytorch_model.bin" for r in httpd.requests)  # safetensors preferred
+    code = ("import sys, numpy as np, paddle, rdrop_paddle\n"  # the library's one door, in a process of its own
+            "model = rdrop_paddle.from_pretrained('hf-hub:google-bert/tiny', 3)\nmodel.eval()\n"
+            "np.save(sys.argv[1], model(paddle.to_tensor(np.array([[2, 10, 11, 12, 3]]))).numpy())")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "door.npy")], capture_output=True, text=True,
+                         timeout=300, env={**{k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"},
+                                           **{k: v for k, v in env.items() if v is not None}})
+    assert res.returncode == 0, res.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "door.npy"), logits[1])
+    from rdrop_paddle.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"a name, not a folder; rdrop_paddle.from_pretrained"):
+        from_pretrained("hf-hub:google-bert/tiny", 3)
 
 
 def test_train_and_eval_take_an_hf_hub_name_and_use_the_cache_without_network(hub, tmp_path):

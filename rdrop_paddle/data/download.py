@@ -28,6 +28,7 @@ import urllib.request
 
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io.files import make_folder, open_regular
+from rdrop_paddle.io.home import data_home
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +48,6 @@ CIFAR100 = Source("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "e
                   1 << 30, "RDROP_CIFAR100_URL", "RDROP_CIFAR100_MD5")
 CHUNK = 1 << 20
 RETRIES = 3
-
-
-def data_home() -> str:
-    """``$RDROP_DATA_HOME``, else ``~/.cache/rdrop_paddle``."""
-    return os.environ.get("RDROP_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "rdrop_paddle")
 
 
 def _md5(path: str) -> str:

@@ -1,8 +1,6 @@
 """A WordPiece ``vocab.txt``: read by the weight converter and the tokenizer, bounded and checked."""
 from __future__ import annotations
 
-import os
-
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io.files import read_small
 
