@@ -5,6 +5,7 @@ operators, its Paddle Inference predictor and its ``Topk`` — gives ``tools/inf
 classes and names."""
 import importlib.util
 import json
+import os
 import re
 
 import numpy as np
@@ -122,12 +123,42 @@ def test_add_softmax_gives_paddleclas_probabilities(weights, tmp_path):
         assert sum(ours[name]["probabilities"]) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_a_grey_model_gets_no_paddleclas_config(tmp_path):
-    """PaddleClas decodes every image in colour: a 1-channel model's folder has no inference.yml."""
-    from rdrop_paddle.deploy.paddleclas import write_paddleclas_files
+def test_a_grey_model_runs_through_paddleclas_from_colour_decoded_images(tmp_path):
+    """The quickstart's 1-channel model: PaddleClas decodes every image in colour, so the export
+    has a colour-input copy (luma first) in paddleclas/, which inference.yml names; on grey
+    images PaddleClas's answers are tools/infer.py's, on a colour one its top-1 too."""
+    import paddle
 
-    assert write_paddleclas_files(str(tmp_path), {"in_chans": 1}, str(tmp_path)) == []
-    assert not list(tmp_path.iterdir())
+    from rdrop_paddle.models import build_model
+
+    paddle.seed(0)
+    model = build_model("vit_nano_patch4_8")
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    rng = np.random.RandomState(1)
+    state["head.weight"] = rng.normal(0, 0.5, state["head.weight"].shape).astype(np.float32)
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(tmp_path / "w.pdparams"))
+    out = tmp_path / "inference"
+    for _ in range(2):  # exported twice into one folder: the copy's folder is replaced, not refused
+        res = run_tool("tools/export_model.py", "-c", "configs/quickstart.yaml", "-o",
+                       f"Model.pretrained={tmp_path / 'w.pdparams'}", "--out", out, "--onnx")
+        assert res.returncode == 0, res.stderr[-3000:]
+    config = yaml.safe_load((out / "inference.yml").read_text())
+    assert config["Global"]["inference_model_dir"] == str(out / "paddleclas")
+    assert {"inference.json", "inference.pdiparams", "inference.onnx"} <= set(os.listdir(out / "paddleclas"))
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        Image.fromarray(rng.randint(0, 256, size=(8, 8)).astype(np.uint8), mode="L").save(images / f"grey_{i}.png")
+    theirs, ours = _paddleclas(tmp_path, out, images), _ours(tmp_path, out, images)
+    assert sorted(theirs) == sorted(ours) == [f"grey_{i}.png" for i in range(3)]
+    for name, (ids, scores, _) in theirs.items():
+        assert ids == [t["class"] for t in ours[name]["topk"]], name
+        np.testing.assert_allclose(scores, [ours[name]["logits"][c] for c in ids], atol=0.006)
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    Image.fromarray(rng.randint(0, 256, size=(8, 8, 3)).astype(np.uint8)).save(colour / "rgb.png")
+    theirs, ours = _paddleclas(tmp_path, out, colour), _ours(tmp_path, out, colour)
+    assert theirs["rgb.png"][0][0] == ours["rgb.png"]["topk"][0]["class"]
 
 
 def test_without_onnx_on_a_paddle_that_cannot_run_paddleclas_a_notice_says_so(weights, tmp_path):

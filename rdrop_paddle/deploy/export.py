@@ -16,7 +16,7 @@ import paddle
 from rdrop_paddle.data.transforms import MEAN, STD
 from rdrop_paddle.deploy.folder import CONFIG, PREFIX, load_infer_config, model_files
 from rdrop_paddle.deploy.onnx import check_onnx_export, export_onnx
-from rdrop_paddle.deploy.paddleclas import write_paddleclas_files
+from rdrop_paddle.deploy.paddleclas import GREY_DIR, colour_to_grey, write_paddleclas_files
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io import write_json
 from rdrop_paddle.utils.capture import filtered_output
@@ -33,6 +33,10 @@ def export(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
         net = paddle.nn.Sequential(model, paddle.nn.Softmax(axis=-1)) if add_softmax else model
         _write_model(net, staging, image_size, in_chans, class_names,
                      {**(extra or {}), "output": "probabilities" if add_softmax else "logits"}, onnx_opset)
+        if in_chans == 1:  # PaddleClas decodes in colour: a copy that takes RGB, for its predictor
+            os.mkdir(os.path.join(staging, GREY_DIR))
+            _save_program(paddle.nn.Sequential(colour_to_grey(), net), os.path.join(staging, GREY_DIR), image_size, 3,
+                          onnx_opset)
         write_paddleclas_files(staging, load_infer_config(staging), os.path.abspath(out_dir))
 
     return write_staged(model, out_dir, onnx_opset, write)
@@ -56,7 +60,13 @@ def write_staged(model: paddle.nn.Layer, out_dir: str, onnx_opset: int | None, w
         write(staging)
         names = sorted(os.listdir(staging))
         for name in names:  # a rename replaces a planted link instead of writing through it
-            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+            target = os.path.join(out_dir, name)
+            if os.path.isdir(os.path.join(staging, name)) and os.path.lexists(target):
+                if os.path.isdir(target) and not os.path.islink(target):  # a previous export's folder
+                    os.replace(target, os.path.join(staging, ".previous-" + name))
+                else:
+                    os.unlink(target)
+            os.replace(os.path.join(staging, name), target)
     except OSError as e:
         raise UserInputError(f"cannot write the inference model to {out_dir}: {e.strerror or e}") from None
     finally:
@@ -64,18 +74,24 @@ def write_staged(model: paddle.nn.Layer, out_dir: str, onnx_opset: int | None, w
     return names
 
 
-def _write_model(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
-                 class_names: list[str], extra: dict | None, onnx_opset: int | None) -> None:
+def _save_program(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
+                  onnx_opset: int | None) -> None:
+    """``inference.json``/``.pdiparams`` (and ``inference.onnx``) of eval-mode ``model`` in ``out_dir``."""
     model.eval()
     spec = [paddle.static.InputSpec([None, in_chans, image_size, image_size], "float32", "x")]
     with filtered_output(lambda line: _PIR_OUT_WARNING in line):
         paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
                         os.path.join(out_dir, PREFIX))
+    if onnx_opset is not None:
+        export_onnx(*model_files(out_dir), onnx_opset)
+
+
+def _write_model(model: paddle.nn.Layer, out_dir: str, image_size: int, in_chans: int,
+                 class_names: list[str], extra: dict | None, onnx_opset: int | None) -> None:
+    _save_program(model, out_dir, image_size, in_chans, onnx_opset)
     write_json({"image_size": image_size, "in_chans": in_chans, "mean": list(MEAN[:in_chans]),
                 "std": list(STD[:in_chans]), "resize": "bilinear", "class_names": class_names,
                 "paddle": paddle.__version__, **(extra or {})}, os.path.join(out_dir, CONFIG))
-    if onnx_opset is not None:
-        export_onnx(*model_files(out_dir), onnx_opset)
 
 
 # Paddle 3's own F.softmax passes ``out=None`` to its C++ op, which then warns while tracing

@@ -7,9 +7,11 @@ config: ``Global`` (its predictor options), ``PreProcess.transform_ops`` (its op
 as :class:`~rdrop_paddle.data.transforms.EvalTransform`), ``CropImage`` when ``crop_pct < 1``,
 ``NormalizeImage`` and ``ToCHWImage`` — and the class names both inline (``label_list``, as
 PaddleClas's own export writes them) and as the ``class_id_map_file`` it reads
-(``id name`` lines).  PaddleClas decodes every image in colour, so a 1-channel model gets no
-``inference.yml``.  On a Paddle whose Paddle Inference fails PaddleClas's predictor (3.3), the
-config selects PaddleClas's ONNX Runtime path (:func:`write_paddleclas_files`).
+(``id name`` lines).  PaddleClas decodes every image in colour, so a 1-channel model is exported
+a second time for it, in ``paddleclas/``, behind :class:`ColourToGrey` (the luma a grey model's
+own preprocessing takes), and ``inference.yml`` points there.  On a Paddle whose Paddle Inference
+fails PaddleClas's predictor (3.3), the config selects PaddleClas's ONNX Runtime path
+(:func:`write_paddleclas_files`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,21 @@ import yaml
 from rdrop_paddle.io import atomic_write
 
 YML, LABELS = "inference.yml", "label_list.txt"
+GREY_DIR = "paddleclas"  # a 1-channel model's colour-input copy, for PaddleClas's predictor
+
+
+def colour_to_grey():
+    """A layer taking PaddleClas's ``[N, 3, H, W]`` RGB input (each channel normalised alike) to the
+    ``[N, 1, H, W]`` of a grey model: ITU-R 601 luma ``0.299 R + 0.587 G + 0.114 B``, what
+    Pillow's ``convert("L")`` computes (the weights sum to 1, so it commutes with the shared
+    normalisation; Pillow also rounds to 8 bits, this does not)."""
+    import paddle
+
+    class ColourToGrey(paddle.nn.Layer):
+        def forward(self, x):
+            return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+    return ColourToGrey()
 
 
 def paddleclas_config(cfg: dict, model_dir: str, topk: int = 5) -> dict:
@@ -87,18 +104,20 @@ def memory_optim_works() -> bool:
 
 def write_paddleclas_files(out_dir: str, cfg: dict, final_dir: str, notice=print) -> list[str]:
     """Write ``inference.yml`` and ``label_list.txt`` into ``out_dir`` for a model that will be
-    read from ``final_dir``; none for a 1-channel model.  Returns the files written.
+    read from ``final_dir`` (a 1-channel model: from its colour-input copy in ``GREY_DIR``, which
+    the caller wrote).  Returns the files written.
 
     Where the installed Paddle cannot run PaddleClas's Paddle Inference predictor
     (:func:`memory_optim_works`), ``inference.yml`` selects its ONNX Runtime predictor
     (``Global.use_onnx``) when the export has ``inference.onnx``, else a notice says how to get one."""
-    if cfg["in_chans"] != 3:
-        return []
-    config = paddleclas_config(cfg, final_dir)
+    grey = cfg["in_chans"] == 1
+    if grey:
+        cfg = {**cfg, "mean": list(cfg["mean"]) * 3, "std": list(cfg["std"]) * 3}
+    config = paddleclas_config(cfg, os.path.join(final_dir, GREY_DIR) if grey else final_dir)
     if not memory_optim_works():
         import paddle
 
-        if os.path.isfile(os.path.join(out_dir, "inference.onnx")):
+        if os.path.isfile(os.path.join(out_dir, GREY_DIR if grey else "", "inference.onnx")):
             config["Global"]["use_onnx"] = True
         else:
             notice(f"notice: PaddleClas's predictor cannot load a Paddle Inference model on Paddle {paddle.__version__} "
