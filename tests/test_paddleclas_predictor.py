@@ -63,13 +63,22 @@ def weights(tmp_path_factory):
     return root
 
 
+def _onnx() -> list:
+    """``--onnx`` where PaddleClas's Paddle Inference predictor fails on this Paddle (3.3: its ONNX
+    Runtime path reads ``inference.onnx``); none where it works (2.6, whose programs paddle2onnx 2
+    does not convert)."""
+    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+
+    return [] if memory_optim_works() else ["--onnx"]
+
+
 def _export(root, out, *extra):
-    """The export as a user writes it (``--onnx``: what PaddleClas's ONNX Runtime path reads)."""
+    """The export as a user writes it on this Paddle (:func:`_onnx`)."""
     from rdrop_paddle.deploy.paddleclas import memory_optim_works
 
     res = run_tool("tools/export_model.py", "-c", "configs/vit_cifar100.yaml", "-o", "Model.name=vit_tiny_patch16_224",
                    "-o", "Model.image_size=32", "-o", f"Model.pretrained={root / 'w.pdparams'}",
-                   "-o", f"Data.root={root / 'cifar-100-python.tar.gz'}", "--out", out, "--onnx", *extra)
+                   "-o", f"Data.root={root / 'cifar-100-python.tar.gz'}", "--out", out, *_onnx(), *extra)
     assert res.returncode == 0, res.stderr[-3000:]
     config = yaml.safe_load((out / "inference.yml").read_text())
     assert config["Global"].get("use_onnx", False) is (not memory_optim_works())  # Paddle 3.3: True
@@ -140,11 +149,11 @@ def test_a_grey_model_runs_through_paddleclas_from_colour_decoded_images(tmp_pat
     out = tmp_path / "inference"
     for _ in range(2):  # exported twice into one folder: the copy's folder is replaced, not refused
         res = run_tool("tools/export_model.py", "-c", "configs/quickstart.yaml", "-o",
-                       f"Model.pretrained={tmp_path / 'w.pdparams'}", "--out", out, "--onnx")
+                       f"Model.pretrained={tmp_path / 'w.pdparams'}", "--out", out, *_onnx())
         assert res.returncode == 0, res.stderr[-3000:]
     config = yaml.safe_load((out / "inference.yml").read_text())
     assert config["Global"]["inference_model_dir"] == str(out / "paddleclas")
-    assert {"inference.json", "inference.pdiparams", "inference.onnx"} <= set(os.listdir(out / "paddleclas"))
+    assert {"inference.pdiparams", *(["inference.onnx"] if _onnx() else [])} <= set(os.listdir(out / "paddleclas"))
     images = tmp_path / "images"
     images.mkdir()
     for i in range(3):

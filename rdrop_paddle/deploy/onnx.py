@@ -30,6 +30,16 @@ def check_onnx_export(opset: int) -> None:
         raise UserInputError(f"--opset {opset}: paddle2onnx exports opsets 7 to 21")
 
 
+def _no_optimize_tool() -> dict:
+    """``optimize_tool="none"`` where paddle2onnx has it (2.x, for Paddle 3 programs); 1.x (the
+    one that converts Paddle 2.6 programs) has no such pass and no such argument."""
+    import inspect
+
+    import paddle2onnx
+
+    return {"optimize_tool": "none"} if "optimize_tool" in inspect.signature(paddle2onnx.export).parameters else {}
+
+
 def export_onnx(model_file: str, params_file: str, opset: int = 17) -> str:
     """Write ``inference.onnx`` beside ``model_file`` (a Paddle inference program) and return it."""
     check_onnx_export(opset)
@@ -42,7 +52,7 @@ def export_onnx(model_file: str, params_file: str, opset: int = 17) -> str:
         try:
             with filtered_output(lambda line: True):  # its progress lines, shown only if it fails
                 paddle2onnx.export(model_file, params_file, save_file=tmp, opset_version=opset,
-                                   auto_upgrade_opset=False, enable_optimize=False, optimize_tool="none")
+                                   auto_upgrade_opset=False, enable_optimize=False, **_no_optimize_tool())
         except Exception as e:  # paddle2onnx reports unsupported operators in several ways
             raise UserInputError(f"paddle2onnx cannot convert {model_file} at opset {opset}: "
                                  f"{type(e).__name__}: {str(e)[:300]}") from None

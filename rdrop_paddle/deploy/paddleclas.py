@@ -68,10 +68,13 @@ _PROBE: dict[str, bool] = {}
 
 
 def memory_optim_works() -> bool:
-    """Whether the installed Paddle Inference builds a predictor after ``Config.enable_memory_optim()``,
-    which PaddleClas's predictor always calls.  Paddle 3.3 does not, for any PIR program (a single
-    ``Linear`` included: ``Not find predictor_id 0 and pass_name memory_optimize_pass``;
-    docs/inference.md has the reproduction).  Probed once per process on a one-layer model."""
+    """Whether PaddleClas 2.6's Paddle Inference predictor (``deploy/utils/predictor.py``) builds and
+    runs a predictor on the installed Paddle, probed once per process on a one-layer model with its
+    own calls.  It does on neither Paddle this package supports: on Paddle >= 2.6 it builds
+    ``Config(model_dir, "inference")``, which Paddle 2.6 reads as (program file, params file) and
+    fails on (``std::bad_alloc``); Paddle 3.3 takes that form but cannot build a PIR program after
+    ``Config.enable_memory_optim()``, which it always calls (``Not find predictor_id 0 and pass_name
+    memory_optimize_pass``; docs/inference.md has both reproductions)."""
     if "works" not in _PROBE:
         import tempfile
 
@@ -83,21 +86,22 @@ def memory_optim_works() -> bool:
         with tempfile.TemporaryDirectory(prefix="rdrop-probe-") as folder, filtered_output(lambda line: True, False):
             net = paddle.nn.Linear(2, 2)
             spec = [paddle.static.InputSpec([None, 2], "float32", "x")]
-            paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), os.path.join(folder, "m"))
-            files = [os.path.join(folder, "m" + ext) for ext in (".json", ".pdmodel") if os.path.isfile(
-                os.path.join(folder, "m" + ext))][:1] + [os.path.join(folder, "m.pdiparams")]
-            config = paddle.inference.Config(*files)
-            config.disable_gpu()
-            config.disable_glog_info()
-            config.enable_memory_optim()
+            paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), os.path.join(folder, "inference"))
             try:
+                config = paddle.inference.Config(folder, "inference")  # as PaddleClas does on Paddle >= 2.6
+                config.disable_gpu()
+                config.set_cpu_math_library_num_threads(1)
+                config.disable_glog_info()
+                config.switch_ir_optim(True)
+                config.enable_memory_optim()
+                config.switch_use_feed_fetch_ops(False)
                 predictor = paddle.inference.create_predictor(config)
                 handle = predictor.get_input_handle(predictor.get_input_names()[0])
                 handle.reshape([1, 2])
                 handle.copy_from_cpu(np.ones((1, 2), np.float32))
                 predictor.run()
                 _PROBE["works"] = True
-            except Exception:  # Paddle reports it as one of several types
+            except Exception:  # Paddle reports it as one of several types (MemoryError on 2.6)
                 _PROBE["works"] = False
     return _PROBE["works"]
 
@@ -121,8 +125,7 @@ def write_paddleclas_files(out_dir: str, cfg: dict, final_dir: str, notice=print
             config["Global"]["use_onnx"] = True
         else:
             notice(f"notice: PaddleClas's predictor cannot load a Paddle Inference model on Paddle {paddle.__version__} "
-                   f"(enable_memory_optim fails: docs/inference.md); export with --onnx and inference.yml selects "
-                   f"its ONNX Runtime predictor")
+                   f"(docs/inference.md); export with --onnx and inference.yml selects its ONNX Runtime predictor")
 
     def yml(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
