@@ -49,7 +49,7 @@ def evaluate_checkpoint(cfg: Config, per_class: bool = False, no_ema: bool = Fal
     metrics = task.evaluate(cfg, model, eval_loader(val_set, cfg.Data.eval_batch_size, cfg.Data.num_workers),
                             show_progress=dist.is_main(), per_class=per_class)
     if not all(math.isfinite(metrics[k]) for k in (*task.keys, "loss")):
-        raise TrainingDiverged(f"{path} gives non-finite outputs (loss {metrics['loss']}): "
+        raise TrainingDiverged(f"{path} gives non-finite {task.outputs} (loss {metrics['loss']}): "
                                f"its weights are not usable; nothing was written")
     names = val_set.class_names or [str(i) for i in range(cfg.Model.num_classes)]
     metrics["checkpoint"], metrics["class_names"] = path, names

@@ -281,7 +281,7 @@ def _train(cfg: Config, task: Task, raw: paddle.nn.Layer, datasets: tuple, micro
                                        run.model, run.raw_model, run.ema)
                 stopping = stopping or metrics is None
                 if metrics is not None:
-                    new_best = record_eval(metrics, step, progress, log, writer, task.keys)
+                    new_best = record_eval(metrics, step, progress, log, writer, task.keys, task.outputs)
                     last_eval = metrics
             if stopping or new_best or step % g.save_every == 0 or step == g.max_steps:
                 with agreement.together():

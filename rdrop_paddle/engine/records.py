@@ -9,13 +9,14 @@ from rdrop_paddle.data.entries import named
 from rdrop_paddle.errors import TrainingDiverged
 
 
-def record_eval(metrics: dict, step: int, progress, log, writer, keys: tuple = ("top1", "top5")) -> bool:
+def record_eval(metrics: dict, step: int, progress, log, writer, keys: tuple = ("top1", "top5"),
+                outputs: str = "logits") -> bool:
     """Log an evaluation and update ``progress.best_top1`` (the best ``keys[0]``: top-1, or a
     regression's Pearson) / ``best_step`` / ``best_ema``; True if it is a new best (with an EMA:
     the better of the raw and the averaged weights).  A non-finite one stops the run."""
     main = keys[0]
     if not all(math.isfinite(metrics[k]) for k in (*keys, "loss")):
-        raise TrainingDiverged(f"evaluation at step {step} gives non-finite outputs (loss "
+        raise TrainingDiverged(f"evaluation at step {step} gives non-finite {outputs} (loss "
                                f"{metrics['loss']}); nothing was saved")
     ema_better = metrics.get(f"ema_{main}", -math.inf) >= metrics[main]  # with an EMA, the better of the two
     score = metrics[f"ema_{main}"] if ema_better else metrics[main]

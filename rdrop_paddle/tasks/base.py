@@ -16,10 +16,11 @@ class Task:
 
     ``samples`` names what a data set holds in messages; ``keys`` are the headline metrics,
     ``keys[0]`` chooses the best checkpoint; ``worst`` is below any value of it (the best score
-    before the first evaluation)."""
+    before the first evaluation); ``outputs`` names the model's outputs in messages."""
     samples = "images"
     keys = ("top1", "top5")
     worst = -1.0
+    outputs = "logits"  # what the model's outputs are called in messages
 
     def datasets(self, cfg: Config) -> tuple:
         """The (train, val) data sets ``cfg.Data`` names, fitting the model (checked first)."""

@@ -147,6 +147,7 @@ class TextRegression(TextClassification):
     scored by Pearson and Spearman correlation, as GLUE's STS-B."""
     keys = ("pearson", "spearman")
     worst = -101.0  # correlations are in [-100, 100] percent
+    outputs = "scores"
 
     def _check_data(self, cfg: Config) -> None:
         from rdrop_paddle.data.text.glue_tasks import scored
