@@ -57,6 +57,7 @@ def test_pearson_and_spearman_equal_scipy():
     assert spearman(np.round(x), y) == pytest.approx(100 * spearmanr(np.round(x), y)[0], rel=1e-9)
     assert pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]) == pytest.approx(100.0)  # by hand: a line
     assert pearson(np.ones(5), y[:5]) == 0.0 and spearman(np.ones(5), y[:5]) == 0.0  # undefined: 0, never NaN
+    assert type(pearson(x, y)) is float and type(spearman(x, y)) is float  # plain floats: a checkpoint records them
 
 
 def _sentence(rng):
@@ -166,3 +167,22 @@ def test_regression_needs_scores_and_one_output(tiny_bert, tmp_path):
                                            "-o", "Data.task=mrpc"))
     assert "needs scored data" in one_error_line(res)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_a_resumed_regression_run_is_the_uninterrupted_one_and_records_its_best(tiny_bert, tmp_path):
+    """The regression path through the same loop: 12 steps with an evaluation at 6, stopped at 6
+    and resumed, give the same weights and the same best Pearson as 12 straight (a correlation's
+    best may be negative, below top-1's -1 start)."""
+    from tests.helpers import newest_weights
+
+    steps = ["-o", "Global.eval_every=6", "-o", "Global.save_every=6", "-o", "Data.max_seq_len=32",
+             "-o", "Optimizer.lr=5e-4", "-o", "Data.batch_size=16", "-o", "Loss.kl_batch_size=16"]
+    train_ok(*_args(tiny_bert, tmp_path / "full", *steps, "-o", "Global.max_steps=12"))
+    train_ok(*_args(tiny_bert, tmp_path / "cut", *steps, "-o", "Global.max_steps=6", "-o", "Data.num_workers=2"))
+    train_ok(*_args(tiny_bert, tmp_path / "cut", *steps, "-o", "Global.max_steps=12", "-o", "Global.resume=auto"))
+    full, cut = newest_weights(tmp_path / "full"), newest_weights(tmp_path / "cut")
+    assert full.keys() == cut.keys() and all(np.array_equal(full[k], cut[k]) for k in full)
+    logs = [(tmp_path / run / "train.log").read_text() for run in ("full", "cut")]
+    best = [float(log.split("done: best_pearson: ")[-1].split()[0]) for log in logs]
+    assert best[0] == best[1] and (tmp_path / "full" / "best.pdparams").is_file()

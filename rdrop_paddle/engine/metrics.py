@@ -40,7 +40,7 @@ def pearson(predictions: np.ndarray, targets: np.ndarray) -> float:
     """Pearson's r in percent (``scipy.stats.pearsonr``); 0 when either side is constant."""
     x, y = (np.asarray(v, np.float64).reshape(-1) for v in (predictions, targets))
     x, y = x - x.mean(), y - y.mean()
-    denominator = np.sqrt(float(x @ x) * float(y @ y))
+    denominator = float(np.sqrt(float(x @ x) * float(y @ y)))
     return 100.0 * float(x @ y) / denominator if denominator > 0 else 0.0
 
 

@@ -18,8 +18,8 @@ def record_eval(metrics: dict, step: int, progress, log, writer, keys: tuple = (
     if not all(math.isfinite(metrics[k]) for k in (*keys, "loss")):
         raise TrainingDiverged(f"evaluation at step {step} gives non-finite {outputs} (loss "
                                f"{metrics['loss']}); nothing was saved")
-    ema_better = metrics.get(f"ema_{main}", -math.inf) >= metrics[main]  # with an EMA, the better of the two
-    score = metrics[f"ema_{main}"] if ema_better else metrics[main]
+    ema_better = bool(metrics.get(f"ema_{main}", -math.inf) >= metrics[main])  # with an EMA, the better of the two
+    score = float(metrics[f"ema_{main}"] if ema_better else metrics[main])
     new_best = score > progress.best_top1
     if new_best:
         progress.best_top1, progress.best_step, progress.best_ema = score, step, ema_better
