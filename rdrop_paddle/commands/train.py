@@ -84,19 +84,6 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int, task: T
     return Run(raw, model, step, scheduler, ema)
 
 
-def amp_on_cpu(amp: str) -> str:
-    """Why ``Global.amp`` is refused on CPU: Paddle's CPU build has no bf16/fp16 kernel for
-    ``matmul`` in dygraph (autocast leaves every layer in fp32; ``tests/test_amp_cpu.py`` checks
-    that this still holds), and, for bf16, whether this CPU could run it natively."""
-    from rdrop_paddle.cpu.info import cpu_info
-
-    native = "" if amp != "bf16" else (
-        " (this CPU has native bf16, AVX512-BF16 or AMX: Paddle Inference uses it, tools/infer.py "
-        "--precision bf16)" if cpu_info().bf16 else " (nor has this CPU native bf16: no AVX512-BF16, no AMX)")
-    return (f"Global.amp {amp} needs Global.device gpu: Paddle's CPU build has no {amp} matmul kernel for "
-            f"training, so autocast would run everything in fp32{native}; set Global.amp: off")
-
-
 def check_data(train_set, val_set, cfg: Config, in_chans: int, micro: int = 1) -> None:
     """Both splits non-empty, a per-card batch of ``micro`` samples no larger than the training
     set (a larger one only repeats samples in one forward, and costs memory for nothing), and
@@ -182,6 +169,8 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
     """
     g = cfg.Global
     if g.amp != "off" and g.device == "cpu":
+        from rdrop_paddle.cpu.info import amp_on_cpu
+
         raise UserInputError(amp_on_cpu(g.amp))
     dist.init(g.device, g.setup_timeout)
     configure_device(g.device)

@@ -55,3 +55,14 @@ def environment_for(info: CpuInfo) -> dict[str, str]:
     """The variables :func:`~rdrop_paddle.cpu.process.configure_environment` sets on ``info``'s CPU
     (besides ``OMP_NUM_THREADS``): the MKL code-path workaround on AMD, nothing on Intel."""
     return {"MKL_DEBUG_CPU_TYPE": "5"} if info.vendor == "amd" else {}
+
+
+def amp_on_cpu(amp: str) -> str:
+    """Why ``Global.amp`` is refused on CPU: Paddle's CPU build has no bf16/fp16 kernel for
+    ``matmul`` in dygraph (autocast leaves every layer in fp32; ``tests/test_amp_cpu.py`` checks
+    that this still holds), and, for bf16, whether this CPU could run it natively."""
+    native = "" if amp != "bf16" else (
+        " (this CPU has native bf16, AVX512-BF16 or AMX: Paddle Inference uses it, tools/infer.py "
+        "--precision bf16)" if cpu_info().bf16 else " (nor has this CPU native bf16: no AVX512-BF16, no AMX)")
+    return (f"Global.amp {amp} needs Global.device gpu: Paddle's CPU build has no {amp} matmul kernel for "
+            f"training, so autocast would run everything in fp32{native}; set Global.amp: off")
