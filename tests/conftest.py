@@ -2,11 +2,8 @@
 longest files are collected first, so that under ``-n 2 --dist loadfile`` (README's command)
 they start at once instead of ending the run alone."""
 from rdrop_paddle.cpu import configure
-from rdrop_paddle.cpu.process import quiet_start
 
 configure("cpu")
-with quiet_start():  # as the tools import it: without Paddle's OMP_NUM_THREADS notice at the end of the run
-    import paddle  # noqa: F401
 
 LONGEST_FIRST = ("test_tipc.py", "test_paddle26.py", "test_multinode.py", "test_tampered.py", "test_training.py",
                  "test_alignment.py", "test_own_images.py", "test_text_training.py", "test_pickle_fuzz.py",

@@ -111,6 +111,9 @@ def configure_device(device: str) -> None:
         return
     from rdrop_paddle.compat import check_paddle
 
+    if "paddle" not in sys.modules:
+        with quiet_start():  # its OMP_NUM_THREADS notice is about a value this package chose
+            import paddle  # noqa: F401
     check_paddle()
     import paddle
 
