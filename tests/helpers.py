@@ -11,7 +11,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_cache() -> str:
+def cache_folder() -> str:
     """Where the suite keeps what it builds once and reuses (the Paddle 2.6 venv):
     ``$RDROP_TEST_CACHE``, else ``~/.cache/rdrop_paddle/tests``."""
     folder = os.environ.get("RDROP_TEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rdrop_paddle",

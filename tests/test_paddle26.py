@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, test_cache
+from helpers import ROOT, cache_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended]  # builds a venv: CI's second step (-m extended)
 
@@ -35,7 +35,7 @@ PADDLECLAS = 'pip install --no-deps paddleclas==2.6.0 && pip install opencv-pyth
 
 
 def _venv() -> str:
-    venv = os.path.join(test_cache(), "paddle-2.6.2-venv")  # reused across runs (CONTRIBUTING.md)
+    venv = os.path.join(cache_folder(), "paddle-2.6.2-venv")  # reused across runs (CONTRIBUTING.md)
     python = os.path.join(venv, "bin", "python")
     imports = "import cv2, onnxruntime, paddle, paddle2onnx; print(paddle.__version__)"
     probe = subprocess.run([python, "-c", imports], capture_output=True, text=True) if os.path.exists(python) else None
