@@ -20,6 +20,39 @@ def cache_folder() -> str:
     return folder
 
 
+def cached_venv(name: str, install: str, probe: str) -> str:
+    """The python of venv ``name`` in :func:`cache_folder`, built with shell command ``install``
+    (its ``pip install`` run by that venv's python, in this checkout) unless ``probe`` (Python
+    code) already runs there and prints ``ok``; one process builds it, the others wait (a lock)."""
+    import fcntl
+
+    venv = os.path.join(cache_folder(), name)
+    python = os.path.join(venv, "bin", "python")
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        found = subprocess.run([python, "-c", probe], capture_output=True, text=True) if os.path.exists(python) else None
+        if found is None or found.returncode or found.stdout.strip() != "ok":
+            subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+            res = subprocess.run(install.replace("pip install", f"{python} -m pip install -q"), shell=True, cwd=ROOT,
+                                 capture_output=True, text=True)
+            assert res.returncode == 0, res.stderr[-3000:]
+    return python
+
+
+def readme_install_env() -> dict:
+    """The environment of a user who ran README's install (``pip install -r requirements.txt``)
+    in a fresh venv and nothing else: its ``python`` first on PATH (no test requirements such
+    as paddle2onnx there), this process's test-only variables dropped."""
+    import hashlib
+
+    stamp = hashlib.sha256(open(os.path.join(ROOT, "requirements.txt"), "rb").read()).hexdigest()[:12]
+    python = cached_venv(f"readme-install-{stamp}", "pip install -r requirements.txt",
+                         f"import paddle, rdrop_paddle; print('ok' if rdrop_paddle.__file__.startswith({ROOT!r}) else '')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env["PATH"] = os.path.dirname(python) + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def run_tool(*args, launch: int = 0, timeout: int = 600, log_dir=None, env=None) -> subprocess.CompletedProcess:
     """``python tools/X.py ...`` or, with ``launch=N``, under ``paddle.distributed.launch``;
     ``env`` adds variables to this process's (None: removes one)."""

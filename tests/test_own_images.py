@@ -217,18 +217,20 @@ def test_two_processes_match_one_with_every_finetuning_option_on(demo, tmp_path)
 
 @pytest.mark.extended  # docs/own_images.md as written, 4 minutes: CI's second step
 def test_readme_walkthrough_runs_and_names_the_classes(tmp_path):
-    """docs/own_images.md's walk-through block, as written: train -> eval --per-class -> export -> infer."""
+    """docs/own_images.md's walk-through block, as written, in a venv with README's install only:
+    train -> eval --per-class -> export -> infer."""
     import json
     import re
     import subprocess
 
-    from helpers import ROOT
+    from helpers import ROOT, readme_install_env
 
     readme = open(os.path.join(ROOT, "docs", "own_images.md"), encoding="utf-8").read()
     block = re.search(r"```bash\n(# own-images walk-through\n.*?)```", readme, flags=re.S).group(1)
     for name in ("tools", "configs"):
         os.symlink(os.path.join(ROOT, name), tmp_path / name)
-    res = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                         env=readme_install_env())  # a fresh venv with README's install only
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     run = tmp_path / "output" / "own_images"
     metrics = json.loads((run / "metrics.json").read_text())

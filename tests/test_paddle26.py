@@ -7,11 +7,10 @@ train, resume and evaluate as one run), and PaddleClas's own predictor on export
 ONNX Runtime path: its Paddle Inference path fails on 2.6, docs/inference.md)."""
 import os
 import subprocess
-import sys
 
 import pytest
 
-from helpers import ROOT, cache_folder
+from helpers import ROOT, cached_venv
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended]  # builds a venv: CI's second step (-m extended)
 
@@ -35,16 +34,8 @@ PADDLECLAS = 'pip install --no-deps paddleclas==2.6.0 && pip install opencv-pyth
 
 
 def _venv() -> str:
-    venv = os.path.join(cache_folder(), "paddle-2.6.2-venv")  # reused across runs (CONTRIBUTING.md)
-    python = os.path.join(venv, "bin", "python")
-    imports = "import cv2, onnxruntime, paddle, paddle2onnx; print(paddle.__version__)"
-    probe = subprocess.run([python, "-c", imports], capture_output=True, text=True) if os.path.exists(python) else None
-    if probe is None or probe.returncode or probe.stdout.strip() != "2.6.2":
-        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        command = f"{INSTALL} pytest && {PADDLECLAS}".replace("pip install", f"{python} -m pip install -q")
-        res = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True)
-        assert res.returncode == 0, res.stderr[-3000:]
-    return python
+    return cached_venv("paddle-2.6.2-venv", f"{INSTALL} pytest && {PADDLECLAS}",  # reused across runs (CONTRIBUTING.md)
+                       "import cv2, onnxruntime, paddle, paddle2onnx; print('ok' if paddle.__version__ == '2.6.2' else '')")
 
 
 def test_fast_subset_on_paddle_2_6():

@@ -32,19 +32,20 @@ def _args(demo, out, *extra):
 
 @pytest.mark.extended  # docs/text.md as written, 3 minutes: CI's second step
 def test_walk_through_as_written(tmp_path):
-    """docs/text.md's walk-through block as written (configs/text_demo.yaml as shipped): its
-    figures, then the exported model on both backends against the dygraph logits."""
+    """docs/text.md's walk-through block as written (configs/text_demo.yaml as shipped), in a venv
+    with README's install only: its figures, then the model exported with ``--onnx`` on both
+    backends against the dygraph logits."""
     import re
     import subprocess
 
-    from tests.helpers import ROOT
+    from tests.helpers import ROOT, readme_install_env
 
     page = open(os.path.join(ROOT, "docs", "text.md"), encoding="utf-8").read()
     block = re.search(r"```bash\n(# text walk-through\n.*?)```", page, flags=re.S).group(1)
     for name in ("tools", "configs"):
         os.symlink(os.path.join(ROOT, name), tmp_path / name)
-    res = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                         env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    env = {k: v for k, v in readme_install_env().items() if k != "OMP_NUM_THREADS"}  # README's install only
+    res = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     out = tmp_path / "output" / "text_demo"
     log = (out / "train.log").read_text()
@@ -60,6 +61,9 @@ def test_walk_through_as_written(tmp_path):
     rows = [line.split("|")[2].split()[0] for line in res.stdout.splitlines() if line.startswith("| the movie")
             or line.startswith("| overall")]
     assert rows == ["negative", "positive"], res.stdout[-1500:]
+    res = run_tool("tools/export_model.py", "-c", "configs/text_demo.yaml", "-o", f"Global.output_dir={out}",
+                   "-o", f"Data.root={tmp_path / 'demo_text' / 'data'}", "--out", out / "exported", "--onnx")
+    assert res.returncode == 0, res.stderr[-2000:]  # the page's --onnx: with the test requirements' paddle2onnx
     texts = ["the movie is not good.", "overall the plot is brilliant!", "the cast is in english"]
     logits = {}
     for backend in ("paddle", "onnxruntime"):
