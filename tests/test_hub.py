@@ -30,6 +30,12 @@ class _Hub(http.server.BaseHTTPRequestHandler):
         repo, revision, filename = "/".join(parts[1:3]), parts[4], "/".join(parts[5:])
         self.server.requests.append((self.command, repo, revision, filename))
         folder = self.server.repos.get(repo)
+        if (self.command, filename) in self.server.fail_once:  # a server error, then the file
+            self.server.fail_once.discard((self.command, filename))
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         code = ("RepoNotFound" if folder is None else "RevisionNotFound" if revision not in ("main", COMMIT)
                 else None)
         path = os.path.join(folder, filename) if folder else ""
@@ -63,7 +69,7 @@ class _Hub(http.server.BaseHTTPRequestHandler):
 def hub(tmp_path, monkeypatch):
     repos = {}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    httpd.daemon_threads, httpd.repos, httpd.requests = True, repos, []
+    httpd.daemon_threads, httpd.repos, httpd.requests, httpd.fail_once = True, repos, [], set()
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     env = {"HF_ENDPOINT": f"http://127.0.0.1:{httpd.server_address[1]}", "HF_HOME": str(tmp_path / "hf_home"),
            "HF_HUB_DISABLE_TELEMETRY": "1", "RDROP_DATA_HOME": str(tmp_path / "data_home"), "HF_HUB_OFFLINE": None}
@@ -139,6 +145,18 @@ def test_names_that_cannot_be_fetched_are_one_line(hub, tmp_path, name, message)
     httpd.repos["org/empty"] = str(tmp_path / "empty")
     res = _convert(name, tmp_path / "out", env)
     assert message in one_error_line(res) and not (tmp_path / "out").exists()
+
+
+def test_a_server_error_once_is_retried(hub, tmp_path):
+    """The Hub answers 500 once for the weights' HEAD and once for their GET: each is tried again
+    (huggingface_hub itself does not), and the conversion goes through."""
+    httpd, env = hub
+    hf_model("bert", tmp_path / "repo")
+    httpd.repos["org/tiny"] = str(tmp_path / "repo")
+    httpd.fail_once.update({("GET", "model.safetensors"), ("HEAD", "model.safetensors")})
+    res = _convert("hf-hub:org/tiny", tmp_path / "out", env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "out" / "model.pdparams").is_file() and not httpd.fail_once  # both errors were met
 
 
 def test_offline_with_an_empty_cache_is_one_line_naming_what_to_do(hub, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from rdrop_paddle.errors import UserInputError
 
@@ -44,13 +45,33 @@ def _hub():
     return huggingface_hub
 
 
+RETRIES = 3  # attempts at a file the Hub (or a mirror) answers with a server error
+
+
+def _download(hub, repo: str, revision: str | None, filename: str) -> str:
+    """``hf_hub_download``, tried again after a 5xx answer (huggingface_hub does not retry one;
+    what arrived of the file stays in its cache and the next attempt resumes it)."""
+    from huggingface_hub import errors
+
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return hub.hf_hub_download(repo, filename, revision=revision)
+        except errors.HfHubHTTPError as e:
+            status = getattr(getattr(e, "response", None), "status_code", 0) or 0
+            if status < 500 or attempt == RETRIES or isinstance(e, (errors.EntryNotFoundError,
+                                                                   errors.RepositoryNotFoundError)):
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
 def _fetch(repo: str, revision: str | None, filename: str, required: bool) -> str | None:
     """The local path of one file of ``repo``, or None if the repository has no such file."""
     hub = _hub()
     from huggingface_hub import errors
 
     try:
-        return hub.hf_hub_download(repo, filename, revision=revision)
+        return _download(hub, repo, revision, filename)
     except errors.LocalEntryNotFoundError:  # offline: what the cache knows, present or absent
         from huggingface_hub.file_download import _CACHED_NO_EXIST
 
