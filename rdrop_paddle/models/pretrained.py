@@ -96,7 +96,7 @@ def from_pretrained(folder: str, num_classes: int, hidden_dropout: Optional[floa
     Called as ``model(input_ids, token_type_ids=..., attention_mask=...)`` it returns logits
     ``[B, num_classes]``.
     """
-    if folder.startswith("hf-hub:"):
+    if str(folder).startswith("hf-hub:"):
         raise UserInputError(f"{folder}: a name, not a folder; rdrop_paddle.from_pretrained({folder!r}, ...) "
                              f"fetches and converts it")
     if not os.path.isdir(folder):
