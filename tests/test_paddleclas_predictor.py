@@ -67,21 +67,21 @@ def _onnx() -> list:
     """``--onnx`` where PaddleClas's Paddle Inference predictor fails on this Paddle (3.3: its ONNX
     Runtime path reads ``inference.onnx``); none where it works (2.6, whose programs paddle2onnx 2
     does not convert)."""
-    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+    from rdrop_paddle.deploy.paddleclas import paddleclas_inference_works
 
-    return [] if memory_optim_works() else ["--onnx"]
+    return [] if paddleclas_inference_works() else ["--onnx"]
 
 
 def _export(root, out, *extra):
     """The export as a user writes it on this Paddle (:func:`_onnx`)."""
-    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+    from rdrop_paddle.deploy.paddleclas import paddleclas_inference_works
 
     res = run_tool("tools/export_model.py", "-c", "configs/vit_cifar100.yaml", "-o", "Model.name=vit_tiny_patch16_224",
                    "-o", "Model.image_size=32", "-o", f"Model.pretrained={root / 'w.pdparams'}",
                    "-o", f"Data.root={root / 'cifar-100-python.tar.gz'}", "--out", out, *_onnx(), *extra)
     assert res.returncode == 0, res.stderr[-3000:]
     config = yaml.safe_load((out / "inference.yml").read_text())
-    assert config["Global"].get("use_onnx", False) is (not memory_optim_works())  # Paddle 3.3: True
+    assert config["Global"].get("use_onnx", False) is (not paddleclas_inference_works())  # Paddle 3.3: True
     return res
 
 
@@ -171,9 +171,9 @@ def test_a_grey_model_runs_through_paddleclas_from_colour_decoded_images(tmp_pat
 
 
 def test_without_onnx_on_a_paddle_that_cannot_run_paddleclas_a_notice_says_so(weights, tmp_path):
-    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+    from rdrop_paddle.deploy.paddleclas import paddleclas_inference_works
 
-    if memory_optim_works():
+    if paddleclas_inference_works():
         pytest.skip("this Paddle runs PaddleClas's Paddle Inference predictor: nothing to say")
     res = run_tool("tools/export_model.py", "-c", "configs/vit_cifar100.yaml", "-o", "Model.name=vit_tiny_patch16_224",
                    "-o", "Model.image_size=32", "-o", f"Model.pretrained={weights / 'w.pdparams'}",
@@ -186,8 +186,8 @@ def test_the_paddle_inference_bug_reproduces_in_one_layer():
     and passes where Paddle fixed it — then the ONNX detour above turns itself off."""
     import paddle
 
-    from rdrop_paddle.deploy.paddleclas import memory_optim_works
+    from rdrop_paddle.deploy.paddleclas import paddleclas_inference_works
 
-    works = memory_optim_works()
+    works = paddleclas_inference_works()
     if paddle.__version__.startswith("3.3."):
         assert not works

@@ -20,7 +20,7 @@ from rdrop_paddle.commands.model import load_weights, set_weights, with_classes
 from rdrop_paddle.config.load import load_config, save_config
 from rdrop_paddle.config.schema import Config, resume_differences
 from rdrop_paddle.cpu import configure_device
-from rdrop_paddle.data import build_batch_op, check_input_shape
+from rdrop_paddle.data import build_batch_op
 from rdrop_paddle.data.loader import Loader
 from rdrop_paddle.data.sampler import SampleStream, batch_plan
 from rdrop_paddle.engine import agreement
@@ -84,28 +84,25 @@ def build_run(cfg: Config, raw: paddle.nn.Layer, micro: int, accum: int, task: T
     return Run(raw, model, step, scheduler, ema)
 
 
-def check_data(train_set, val_set, cfg: Config, in_chans: int, micro: int = 1) -> None:
-    """Both splits non-empty, a per-card batch of ``micro`` samples no larger than the training
-    set (a larger one only repeats samples in one forward, and costs memory for nothing), and
-    (images) their samples the shape the model takes."""
+def check_data(train_set, val_set, cfg: Config, micro: int = 1) -> None:
+    """Both splits non-empty and a per-card batch of ``micro`` samples no larger than the training
+    set (a larger one only repeats samples in one forward, and costs memory for nothing); the
+    samples' shape is the task's check (:meth:`Task.datasets`)."""
     for split, ds in (("training", train_set), ("validation", val_set)):
         if len(ds) == 0:
             raise UserInputError(f"the {split} set is empty; nothing was written")
-    if in_chans:
-        check_input_shape(val_set, in_chans, cfg.Model.image_size, cfg.Model.name)
     if micro > len(train_set):
         raise UserInputError(f"Data.batch_size {cfg.Data.batch_size:,} gives {micro:,} samples per card and step, more "
                              f"than the {len(train_set):,} of the training set; lower it (nothing was written)")
 
 
-def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log, worst: float = -1.0) -> Progress:
+def restore(run: Run, weights: dict, state: dict, path: str, cfg: Config, log) -> Progress:
     """Load checkpoint ``path`` (its ``weights`` and train ``state``, as rank 0 read them)
     into ``run``; refuse one made with another config."""
     try:
         changed = resume_differences(state["config"], cfg)
         saved_steps = state["config"]["Global"]["max_steps"]
-        progress = Progress(**{"best_top1": worst, "best_ema": run.ema is not None,  # (older runs: EMA best)
-                                **state["progress"]})
+        progress = Progress(**{"best_ema": run.ema is not None, **state["progress"]})  # (older runs: EMA best)
         if not all(isinstance(v, (int, float)) for v in dataclasses.astuple(progress)):
             raise TypeError(f"progress {state['progress']}")
     except (TypeError, KeyError, AttributeError) as e:
@@ -183,7 +180,7 @@ def train(cfg: Config, datasets: tuple | None = None) -> dict:
         cfg = with_classes(cfg, getattr(train_set, "class_names", []))
         dist.seed_everything(g.seed)  # identical initial weights on every rank
         raw = task.model(cfg)
-        check_data(train_set, val_set, cfg, raw.in_chans, plan[0])
+        check_data(train_set, val_set, cfg, plan[0])
         prints = agreement.fingerprint(cfg, plan, (train_set, val_set), raw)
         fresh = g.resume in ("", "auto") and not CheckpointManager(g.output_dir, 1).has_run()
         if dist.is_main() and cfg.Model.pretrained and fresh:
@@ -213,7 +210,7 @@ def _train(cfg: Config, task: Task, raw: paddle.nn.Layer, datasets: tuple, micro
     with agreement.together():
         progress = Progress(best_top1=task.worst)
         if origin["state"] is not None:
-            progress = restore(run, origin["weights"], origin["state"], origin["path"], cfg, log, task.worst)
+            progress = restore(run, origin["weights"], origin["state"], origin["path"], cfg, log)
         if dist.is_main() and progress.best_step and not ckpt.restore_best(progress.best_step):
             progress.best_top1, progress.best_step = task.worst, 0
         if dist.is_main():

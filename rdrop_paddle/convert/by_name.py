@@ -11,7 +11,7 @@ import os
 from rdrop_paddle.errors import UserInputError
 from rdrop_paddle.io.files import make_folder, open_regular
 from rdrop_paddle.io.home import data_home
-from rdrop_paddle.io.hub import parse, snapshot, weights_file
+from rdrop_paddle.io.hub import is_hub, parse, snapshot, weights_file
 
 
 def converted_home(name: str, commit: str) -> str:
@@ -53,7 +53,6 @@ def from_pretrained(name: str, num_classes: int, hidden_dropout: float | None = 
                     attention_dropout: float | None = None, notice=print):
     """:func:`rdrop_paddle.models.from_pretrained` for a converted folder or an ``hf-hub:`` name
     (a BERT / ERNIE repository, converted once and cached): the one door to a text classifier."""
-    from rdrop_paddle.io.hub import is_hub
     from rdrop_paddle.models import from_pretrained as from_folder
 
     folder = converted(name, notice=notice) if is_hub(name) else name

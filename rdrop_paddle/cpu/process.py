@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import io
 import os
 import sys
@@ -113,7 +114,7 @@ def configure_device(device: str) -> None:
 
     if "paddle" not in sys.modules:
         with quiet_start():  # its OMP_NUM_THREADS notice is about a value this package chose
-            import paddle  # noqa: F401
+            importlib.import_module("paddle")
     check_paddle()
     import paddle
 

@@ -67,7 +67,7 @@ def paddleclas_config(cfg: dict, model_dir: str, topk: int = 5) -> dict:
 _PROBE: dict[str, bool] = {}
 
 
-def memory_optim_works() -> bool:
+def paddleclas_inference_works() -> bool:
     """Whether PaddleClas 2.6's Paddle Inference predictor (``deploy/utils/predictor.py``) builds and
     runs a predictor on the installed Paddle, probed once per process on a one-layer model with its
     own calls.  It does on neither Paddle this package supports: on Paddle >= 2.6 it builds
@@ -112,13 +112,13 @@ def write_paddleclas_files(out_dir: str, cfg: dict, final_dir: str, notice=print
     the caller wrote).  Returns the files written.
 
     Where the installed Paddle cannot run PaddleClas's Paddle Inference predictor
-    (:func:`memory_optim_works`), ``inference.yml`` selects its ONNX Runtime predictor
+    (:func:`paddleclas_inference_works`), ``inference.yml`` selects its ONNX Runtime predictor
     (``Global.use_onnx``) when the export has ``inference.onnx``, else a notice says how to get one."""
     grey = cfg["in_chans"] == 1
     if grey:
         cfg = {**cfg, "mean": list(cfg["mean"]) * 3, "std": list(cfg["std"]) * 3}
     config = paddleclas_config(cfg, os.path.join(final_dir, GREY_DIR) if grey else final_dir)
-    if not memory_optim_works():
+    if not paddleclas_inference_works():
         import paddle
 
         if os.path.isfile(os.path.join(out_dir, GREY_DIR if grey else "", "inference.onnx")):

@@ -53,16 +53,14 @@ def _download(hub, repo: str, revision: str | None, filename: str) -> str:
     what arrived of the file stays in its cache and the next attempt resumes it)."""
     from huggingface_hub import errors
 
-    for attempt in range(1, RETRIES + 1):
+    for attempt in range(1, RETRIES):
         try:
             return hub.hf_hub_download(repo, filename, revision=revision)
         except errors.HfHubHTTPError as e:
-            status = getattr(getattr(e, "response", None), "status_code", 0) or 0
-            if status < 500 or attempt == RETRIES or isinstance(e, (errors.EntryNotFoundError,
-                                                                   errors.RepositoryNotFoundError)):
+            if (getattr(getattr(e, "response", None), "status_code", 0) or 0) < 500:
                 raise
             time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
+    return hub.hf_hub_download(repo, filename, revision=revision)  # the last attempt: its error is the answer
 
 
 def _fetch(repo: str, revision: str | None, filename: str, required: bool) -> str | None:

@@ -62,13 +62,13 @@ class Task:
         raise NotImplementedError
 
 
-def check_kind(cfg: Config, text_models: tuple = TEXT_MODELS) -> None:
-    """``Data.name`` is data of the kind ``Model.name`` takes (text data for ``text_models``)."""
+def check_kind(cfg: Config) -> None:
+    """``Data.name`` is data of the kind ``Model.name`` takes (text data for :data:`TEXT_MODELS`)."""
     from rdrop_paddle.data import TEXT_SOURCES
 
-    text_model, text_data = cfg.Model.name in text_models, cfg.Data.name in TEXT_SOURCES
+    text_model, text_data = cfg.Model.name in TEXT_MODELS, cfg.Data.name in TEXT_SOURCES
     if text_model != text_data:
         kind = "text" if text_data else "image"
-        wanted = " or ".join(text_models) if text_data else "an image model such as vit_small_patch16_224"
+        wanted = " or ".join(TEXT_MODELS) if text_data else "an image model such as vit_small_patch16_224"
         raise UserInputError(f"Data.name {cfg.Data.name} is {kind} data but Model.name {cfg.Model.name} is "
                              f"{'a text' if text_model else 'an image'} model; set Model.name to {wanted}")

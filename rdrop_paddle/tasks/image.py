@@ -37,8 +37,7 @@ class ImageClassification(Task):
         check_kind(cfg)
         in_chans = self.in_chans(cfg)
         train, val = build_datasets(cfg.Data, cfg.Model.image_size, cfg.Model.num_classes, in_chans)
-        if len(val):
-            check_input_shape(val, in_chans, cfg.Model.image_size, cfg.Model.name)
+        check_input_shape(val, in_chans, cfg.Model.image_size, cfg.Model.name)  # non-empty: build_datasets says so
         return train, val
 
     def export(self, cfg: Config, model: paddle.nn.Layer, out: str, names: list[str], weights: str, args) -> list[str]:
@@ -65,44 +64,40 @@ class ImageClassification(Task):
         return files
 
     def predict(self, args) -> tuple[list[dict], dict, str]:
-        return predict(args)
+        """``tools/infer.py``'s images through the exported classifier: the predictions, the JSON's
+        other fields (``--benchmark``'s timing) and the table to print."""
+        from rdrop_paddle.deploy.predictor import Predictor, list_images
+        from rdrop_paddle.utils.terminal import printable
 
+        if args.text or args.text_file:
+            raise UserInputError(f"{args.model_dir} holds an image model: pass --images, not --text")
+        skipped: list[str] = []
+        paths = list_images(args.images, skipped)
+        if args.precision == "bf16" and args.backend == "paddle" and (args.device != "cpu" or args.enable_mkldnn is False):
+            raise UserInputError("--precision bf16 is Paddle Inference's oneDNN on CPU: use it with --device cpu "
+                                 "and without --enable-mkldnn False")
+        predictor = Predictor(args.model_dir, args.device, args.backend, args.cpu_threads or None, args.enable_mkldnn,
+                              args.precision)
+        results = predictor.predict(paths, args.topk, args.batch_size)
+        extra = {}
+        if args.benchmark:
+            from rdrop_paddle.deploy.benchmark import benchmark, report
 
-def predict(args) -> tuple[list[dict], dict, str]:
-    """``tools/infer.py``'s images through the exported classifier: the predictions, the JSON's
-    other fields (``--benchmark``'s timing) and the table to print."""
-    from rdrop_paddle.deploy.predictor import Predictor, list_images
-    from rdrop_paddle.utils.terminal import printable
+            extra["benchmark"] = benchmark(predictor, paths, args.batch_size, repeats=args.repeats, topk=args.topk)
+            threads = args.cpu_threads or (len(os.sched_getaffinity(0)) if args.backend == "paddle" else "default")
+            print(report(extra["benchmark"], os.path.basename(os.path.normpath(args.model_dir)), args.backend, threads,
+                         args.enable_mkldnn, args.precision))
+        if skipped:
+            from rdrop_paddle.data.entries import named
 
-    if args.text or args.text_file:
-        raise UserInputError(f"{args.model_dir} holds an image model: pass --images, not --text")
-    skipped: list[str] = []
-    paths = list_images(args.images, skipped)
-    if args.precision == "bf16" and args.backend == "paddle" and (args.device != "cpu" or args.enable_mkldnn is False):
-        raise UserInputError("--precision bf16 is Paddle Inference's oneDNN on CPU: use it with --device cpu "
-                             "and without --enable-mkldnn False")
-    predictor = Predictor(args.model_dir, args.device, args.backend, args.cpu_threads or None, args.enable_mkldnn,
-                          args.precision)
-    results = predictor.predict(paths, args.topk, args.batch_size)
-    extra = {}
-    if args.benchmark:
-        from rdrop_paddle.deploy.benchmark import benchmark, report
-
-        extra["benchmark"] = benchmark(predictor, paths, args.batch_size, repeats=args.repeats, topk=args.topk)
-        threads = args.cpu_threads or (len(os.sched_getaffinity(0)) if args.backend == "paddle" else "default")
-        print(report(extra["benchmark"], os.path.basename(os.path.normpath(args.model_dir)), args.backend, threads,
-                     args.enable_mkldnn, args.precision))
-    if skipped:
-        from rdrop_paddle.data.entries import named
-
-        print(f"skipped {len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'}: "
-              f"{printable(named(skipped))}")
-    k = min(args.topk, len(results[0]["topk"]))
-    lines = [f"| image | {' | '.join(f'top-{i + 1}' for i in range(k))} |", "| --- |" + " --- |" * k]
-    for r in results:
-        cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
-        lines.append(f"| {printable(os.path.basename(r['image']))} | {cells} |")
-    return results, extra, "\n".join(lines)
+            print(f"skipped {len(skipped)} hidden or non-image entr{'y' if len(skipped) == 1 else 'ies'}: "
+                  f"{printable(named(skipped))}")
+        k = min(args.topk, len(results[0]["topk"]))
+        lines = [f"| image | {' | '.join(f'top-{i + 1}' for i in range(k))} |", "| --- |" + " --- |" * k]
+        for r in results:
+            cells = " | ".join(f"{printable(t['name'])} ({t['prob']:.3f})" for t in r["topk"])
+            lines.append(f"| {printable(os.path.basename(r['image']))} | {cells} |")
+        return results, extra, "\n".join(lines)
 
 
 def calibration_images(folder: str) -> list[str]:
